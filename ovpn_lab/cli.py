@@ -1,0 +1,202 @@
+"""ovpn-lab: command line of the VM lab.
+
+  ovpn-lab image [--rebuild]          build (or show) the cached guest image
+  ovpn-lab build [SRC] [-o DIR]       build a kernel module against the guest's headers
+  ovpn-lab up [--guests N]            boot N guests (g1..gN) under QEMU TCG
+  ovpn-lab status                     list guests of the lab
+  ovpn-lab exec GUEST -- CMD...       run CMD in GUEST, exit with its status
+  ovpn-lab ssh GUEST                  interactive shell in GUEST
+  ovpn-lab copy SRC GUEST:DIR         copy a file or directory into GUEST
+  ovpn-lab dmesg GUEST                print GUEST's kernel log
+  ovpn-lab down [--all]               power guests off, stop QEMU and the switch
+  ovpn-lab demo                       build, boot, load kernel_module/ and show it works
+
+Every command takes --lab NAME (default $OVPN_LAB_NAME or "default") so several
+labs can run side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import paths
+from .guest import GuestError, kernel_trouble
+from .image import ensure_image
+from .kbuild import build_module
+from .lab import Lab, all_labs
+from .log import CommandError, log
+
+
+def _cmd_image(args: argparse.Namespace) -> int:
+    t0 = time.monotonic()
+    img = ensure_image(rebuild=args.rebuild)
+    meta = dict(img.meta, path=str(img.path), seconds_this_call=round(time.monotonic() - t0, 1))
+    print(json.dumps(meta, indent=2))
+    return 0
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    for ko in build_module(Path(args.src), Path(args.out) if args.out else None):
+        print(ko)
+    return 0
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    lab = Lab(args.lab)
+    t0 = time.monotonic()
+    guests = lab.up(args.guests, cpus=args.cpus, memory_mb=args.memory, cpu_model=args.cpu)
+    log(f"lab {lab.name}: {len(guests)} guest(s) up in {time.monotonic() - t0:.1f} s")
+    _print_status(lab)
+    return 0
+
+
+def _print_status(lab: Lab) -> None:
+    for g in lab.guests():
+        state = "running" if g.pid() else "stopped"
+        print(f"{lab.name}/{g.name}\t{state}\tssh -p {g.spec.ssh_port} root@127.0.0.1"
+              f"\tlan0 {g.spec.lan_ipv4} {g.spec.lan_ipv6}")
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    labs = all_labs() if args.all else [Lab(args.lab)]
+    for lab in labs:
+        _print_status(lab)
+    return 0
+
+
+def remote_command(words: list[str]) -> str:
+    """The shell line for `exec`: one word is a shell line as is, several are quoted."""
+    words = words[1:] if words[:1] == ["--"] else words
+    if not words:
+        raise SystemExit("ovpn-lab exec: give a command after --")
+    return words[0] if len(words) == 1 else shlex.join(words)
+
+
+def _cmd_exec(args: argparse.Namespace) -> int:
+    g = Lab(args.lab).guest(args.guest)
+    return subprocess.run(g.ssh_argv(remote_command(args.cmd)), check=False).returncode
+
+
+def _cmd_ssh(args: argparse.Namespace) -> int:
+    g = Lab(args.lab).guest(args.guest)
+    os.execvp("ssh", g.ssh_argv(tty=True))
+    return 1  # not reached
+
+
+def _cmd_copy(args: argparse.Namespace) -> int:
+    guest, _, dest = args.dest.partition(":")
+    if not dest:
+        raise SystemExit("ovpn-lab copy: destination must be GUEST:DIR")
+    Lab(args.lab).guest(guest).copy_in(Path(args.src), dest)
+    return 0
+
+
+def _cmd_dmesg(args: argparse.Namespace) -> int:
+    g = Lab(args.lab).guest(args.guest)
+    g.drain_kernel_log()
+    sys.stdout.write(g.kmsg_file.read_text())
+    return 0
+
+
+def _cmd_down(args: argparse.Namespace) -> int:
+    for lab in all_labs() if args.all else [Lab(args.lab)]:
+        lab.down()
+        log(f"lab {lab.name}: down")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """The main job at this stage: a guest loads and unloads our module."""
+    t0 = time.monotonic()
+    img = ensure_image()
+    kos = build_module(paths.REPO_ROOT / "kernel_module", image=img)
+    lab = Lab(args.lab)
+    try:
+        (g,) = lab.up(1)
+        g.drain_kernel_log()
+        g.install_modules(kos, load="ovpn_shortcut")
+        g.run("rmmod ovpn_shortcut")
+        klog = g.drain_kernel_log()
+        print(f"guest {g.name} ({g.release()}) kernel log while loading and unloading:")
+        print("".join(f"  {line}\n" for line in klog.splitlines() if "ovpn" in line))
+        if kernel_trouble(klog) or "ovpn_shortcut: loaded" not in klog:
+            print("demo FAILED: module did not load cleanly", file=sys.stderr)
+            return 1
+    finally:
+        lab.down()
+    print(f"demo OK in {time.monotonic() - t0:.1f} s (image {img.path.name})")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ovpn-lab", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--lab", default=os.environ.get("OVPN_LAB_NAME", "default"),
+                   help="lab name (default: $OVPN_LAB_NAME or 'default')")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("image", help="build or show the cached guest image")
+    s.add_argument("--rebuild", action="store_true", help="build even if cached")
+    s.set_defaults(func=_cmd_image)
+
+    s = sub.add_parser("build", help="build a kernel module against the guest headers")
+    s.add_argument("src", nargs="?", default=str(paths.REPO_ROOT / "kernel_module"))
+    s.add_argument("-o", "--out", help="directory for the .ko files")
+    s.set_defaults(func=_cmd_build)
+
+    s = sub.add_parser("up", help="boot guests")
+    s.add_argument("--guests", type=int, default=1, choices=range(1, 9), metavar="N")
+    s.add_argument("--cpus", type=int, default=2, help="vCPUs per guest (default 2)")
+    s.add_argument("--memory", type=int, default=1536, help="MiB per guest (default 1536)")
+    s.add_argument("--cpu", default="max", help="QEMU CPU model (default max: has AES-NI)")
+    s.set_defaults(func=_cmd_up)
+
+    s = sub.add_parser("status", help="list guests")
+    s.add_argument("--all", action="store_true", help="every lab")
+    s.set_defaults(func=_cmd_status)
+
+    s = sub.add_parser("exec", help="run a command in a guest")
+    s.add_argument("guest")
+    s.add_argument("cmd", nargs=argparse.REMAINDER)
+    s.set_defaults(func=_cmd_exec)
+
+    s = sub.add_parser("ssh", help="interactive shell in a guest")
+    s.add_argument("guest")
+    s.set_defaults(func=_cmd_ssh)
+
+    s = sub.add_parser("copy", help="copy a file or directory into a guest")
+    s.add_argument("src")
+    s.add_argument("dest", metavar="GUEST:DIR")
+    s.set_defaults(func=_cmd_copy)
+
+    s = sub.add_parser("dmesg", help="print a guest's kernel log")
+    s.add_argument("guest")
+    s.set_defaults(func=_cmd_dmesg)
+
+    s = sub.add_parser("down", help="stop guests")
+    s.add_argument("--all", action="store_true", help="every lab")
+    s.set_defaults(func=_cmd_down)
+
+    s = sub.add_parser("demo", help="boot a guest, load kernel_module/, show it works")
+    s.set_defaults(func=_cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (GuestError, CommandError, RuntimeError, ValueError) as exc:
+        print(f"ovpn-lab {args.command}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

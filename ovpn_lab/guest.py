@@ -1,0 +1,283 @@
+"""One QEMU guest: boot, SSH, run commands, copy files, kernel log, shutdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import tarfile
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .image import Image
+from .log import log
+
+# Lines in a kernel log that mean the kernel is not healthy.
+KERNEL_TROUBLE = re.compile(
+    r"(WARNING:|BUG:|kernel BUG|Oops|general protection fault|Call Trace:|"
+    r"UBSAN:|KASAN:|refcount_t:|unregister_netdevice: waiting|"
+    r"possible circular locking|suspicious RCU usage|Kernel panic|"
+    r"list_add corruption|list_del corruption|slab-out-of-bounds|use-after-free)"
+)
+
+
+class GuestError(RuntimeError):
+    pass
+
+
+class GuestCommandError(GuestError):
+    """A command in a guest failed: carries stdout, stderr and the kernel log."""
+
+    def __init__(self, guest: str, cmd: str, rc: int, stdout: str, stderr: str,
+                 kernel_log: str) -> None:
+        self.guest, self.cmd, self.rc = guest, cmd, rc
+        self.stdout, self.stderr, self.kernel_log = stdout, stderr, kernel_log
+        super().__init__(
+            f"[{guest}] command failed (exit {rc}): {cmd}\n"
+            f"--- stdout ---\n{stdout[-6000:]}\n--- stderr ---\n{stderr[-6000:]}\n"
+            f"--- {guest} dmesg (last lines) ---\n{kernel_log[-6000:]}"
+        )
+
+
+@dataclass
+class GuestSpec:
+    """What is needed to boot and reach a guest; saved as JSON in the run dir."""
+
+    name: str
+    index: int
+    ssh_port: int
+    run_dir: str
+    image: str
+    lan_sock: str
+    cpus: int = 2
+    memory_mb: int = 1536
+    cpu_model: str = "max"
+
+    @property
+    def lan_ipv4(self) -> str:
+        return f"198.18.0.{self.index}"
+
+    @property
+    def lan_ipv6(self) -> str:
+        return f"fd00:6f76:706e::{self.index:x}"
+
+    def mac(self, nic: int) -> str:
+        return f"52:54:00:6f:{self.index:02x}:{nic:02x}"
+
+
+class Guest:
+    def __init__(self, spec: GuestSpec) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.dir = Path(spec.run_dir)
+        self.image = Image(Path(spec.image))
+        self.serial_log = self.dir / f"{self.name}.serial"
+        self.pidfile = self.dir / f"{self.name}.pid"
+        self.kmsg_file = self.dir / f"{self.name}.dmesg"
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def qemu_argv(self) -> list[str]:
+        s = self.spec
+        append = (
+            "root=/dev/vda rw console=ttyS0 loglevel=4 panic=-1 "
+            f"systemd.hostname={s.name} net.ifnames=1 systemd.show_status=0"
+        )
+        return [
+            "qemu-system-x86_64",
+            "-name", f"ovpn-lab-{Path(s.run_dir).name}-{s.name}",
+            "-machine", "pc", "-accel", "tcg,thread=multi",
+            "-cpu", s.cpu_model, "-smp", str(s.cpus), "-m", str(s.memory_mb),
+            "-kernel", str(self.image.kernel), "-initrd", str(self.image.initrd),
+            "-append", append,
+            "-drive", f"file={self.image.rootfs},if=virtio,format=raw,snapshot=on",
+            "-netdev", f"user,id=wan,restrict=on,hostfwd=tcp:127.0.0.1:{s.ssh_port}-:22",
+            "-device", f"virtio-net-pci,netdev=wan,mac={s.mac(1)},addr=0x3",
+            "-netdev", f"vde,id=lan,sock={s.lan_sock}",
+            "-device", f"virtio-net-pci,netdev=lan,mac={s.mac(2)},addr=0x4",
+            "-display", "none", "-monitor", "none", "-no-reboot",
+            "-serial", f"file:{self.serial_log}",
+            "-pidfile", str(self.pidfile), "-daemonize",
+        ]
+
+    def start(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / f"{self.name}.json").write_text(json.dumps(asdict(self.spec), indent=2))
+        self.kmsg_file.write_text("")
+        env = dict(os.environ, TMPDIR=str(self.dir))  # snapshot overlay lives with the run
+        proc = subprocess.run(self.qemu_argv(), capture_output=True, text=True, env=env,
+                              stdin=subprocess.DEVNULL, check=False)
+        if proc.returncode != 0:
+            raise GuestError(f"[{self.name}] qemu failed to start: {proc.stderr.strip()}")
+
+    def pid(self) -> int | None:
+        """PID of this guest's QEMU if it is running (checked against its name)."""
+        try:
+            pid = int(self.pidfile.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        tag = f"ovpn-lab-{self.dir.name}-{self.name}".encode()
+        return pid if tag in cmdline else None
+
+    def wait_ssh(self, timeout: float = 180.0) -> float:
+        """Wait until SSH answers; return seconds waited."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            if self.pid() is None:
+                raise GuestError(f"[{self.name}] QEMU exited during boot\n{self.serial_tail()}")
+            probe = self._ssh(["true"], connect_timeout=3, multiplex=False)
+            if probe.returncode == 0:
+                return time.monotonic() - t0
+            time.sleep(1)
+        raise GuestError(f"[{self.name}] no SSH after {timeout:.0f} s\n{self.serial_tail()}")
+
+    def configure_lan(self) -> None:
+        s = self.spec
+        self.run(
+            f"ip link set lan0 up && ip addr add {s.lan_ipv4}/24 dev lan0 && "
+            f"ip -6 addr add {s.lan_ipv6}/64 dev lan0 nodad"
+        )
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Power off cleanly; force it if the guest does not go in time."""
+        pid = self.pid()
+        if pid is None:
+            self._close_master()
+            return
+        self._ssh(["systemctl", "poweroff", "--no-block"], connect_timeout=3, timeout=10)
+        self._close_master()
+        if not _wait_gone(pid, timeout):
+            log(f"{self.name}: no clean poweroff in {timeout:.0f} s, sending SIGTERM")
+            _kill(pid, signal.SIGTERM)
+            if not _wait_gone(pid, 10):
+                _kill(pid, signal.SIGKILL)
+                _wait_gone(pid, 10)
+        self.pidfile.unlink(missing_ok=True)
+
+    # -- commands ----------------------------------------------------------------
+
+    def _ssh_base(self, multiplex: bool = True, connect_timeout: int = 10) -> list[str]:
+        argv = [
+            "ssh", "-p", str(self.spec.ssh_port), "-i", str(self.image.ssh_key),
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+            "-o", f"ConnectTimeout={connect_timeout}",
+            "-o", "ServerAliveInterval=10", "-o", "ServerAliveCountMax=6",
+        ]
+        if multiplex:
+            argv += ["-o", "ControlMaster=auto", "-o", f"ControlPath={self.dir}/ssh-%C",
+                     "-o", "ControlPersist=300"]
+        return [*argv, "root@127.0.0.1"]
+
+    def _ssh(self, remote: list[str], *, input: str | bytes | None = None,
+             timeout: float | None = None, connect_timeout: int = 10,
+             multiplex: bool = True) -> subprocess.CompletedProcess:
+        argv = [*self._ssh_base(multiplex, connect_timeout), "--", shlex.join(remote)]
+        try:
+            return subprocess.run(
+                argv, input=input, capture_output=True, timeout=timeout, check=False,
+                text=not isinstance(input, bytes),
+                stdin=None if input is not None else subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired as exc:
+            out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else ""
+            return subprocess.CompletedProcess(argv, 124, out, f"timed out after {timeout} s")
+
+    def _close_master(self) -> None:
+        subprocess.run([*self._ssh_base()[:-1], "-O", "exit", "root@127.0.0.1"],
+                       capture_output=True, check=False)
+
+    def run(self, cmd: str, *, check: bool = True, timeout: float = 600,
+            input: str | None = None) -> subprocess.CompletedProcess:
+        """Run a shell command in the guest as root; raise with full context on failure."""
+        proc = self._ssh(["sh", "-c", cmd], input=input, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise GuestCommandError(self.name, cmd, proc.returncode, proc.stdout,
+                                    proc.stderr, self.kernel_log_tail())
+        return proc
+
+    def copy_in(self, src: Path, dest: str) -> None:
+        """Copy a host file or directory to `dest` (a directory) in the guest."""
+        src = Path(src)
+        with tempfile.TemporaryFile() as buf:
+            with tarfile.open(fileobj=buf, mode="w") as tar:
+                tar.add(src, arcname=src.name)
+            buf.seek(0)
+            data = buf.read()
+        q = shlex.quote(dest)
+        proc = self._ssh(["sh", "-c", f"mkdir -p {q} && tar -C {q} -xf -"], input=data,
+                         timeout=600)
+        if proc.returncode != 0:
+            raise GuestError(f"[{self.name}] copy {src} -> {dest} failed: {proc.stderr!r}")
+
+    def install_modules(self, kos: list[Path], load: str | None = None) -> None:
+        """Install .ko files under /lib/modules/<release>/updates, depmod, modprobe `load`."""
+        dest = f"/lib/modules/{self.release()}/updates"
+        for ko in kos:
+            self.copy_in(ko, dest)
+        cmd = "depmod -a"
+        if load:
+            cmd += f" && modprobe {shlex.quote(load)}"
+        self.run(cmd)
+
+    def release(self) -> str:
+        return self.run("uname -r").stdout.strip()
+
+    def ssh_argv(self, cmd: str | None = None, tty: bool = False) -> list[str]:
+        """argv of an ssh command into this guest (interactive without `cmd`)."""
+        argv = self._ssh_base()
+        if tty:
+            argv.insert(1, "-t")
+        return argv + (["--", cmd] if cmd else [])
+
+    # -- kernel log ------------------------------------------------------------
+
+    def drain_kernel_log(self) -> str:
+        """Move the guest's new kernel messages into the host-side log; return them."""
+        proc = self._ssh(["dmesg", "--read-clear", "--time-format", "iso"],
+                         timeout=60)
+        if proc.returncode != 0:
+            return f"(dmesg unavailable: {proc.stderr.strip()})\n"
+        with self.kmsg_file.open("a") as fh:
+            fh.write(proc.stdout)
+        return proc.stdout
+
+    def kernel_log_tail(self, lines: int = 60) -> str:
+        self.drain_kernel_log()
+        return "".join(self.kmsg_file.read_text().splitlines(keepends=True)[-lines:])
+
+    def serial_tail(self, lines: int = 60) -> str:
+        try:
+            text = self.serial_log.read_text(errors="replace")
+        except OSError:
+            return "(no serial log)"
+        return "--- serial console (last lines) ---\n" + "\n".join(text.splitlines()[-lines:])
+
+
+def kernel_trouble(text: str) -> list[str]:
+    """Lines of a kernel log that show a WARN, BUG, oops or similar."""
+    return [line for line in text.splitlines() if KERNEL_TROUBLE.search(line)]
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False

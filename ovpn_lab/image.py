@@ -1,0 +1,259 @@
+"""Build the Debian 12 guest image once and cache it, keyed by its recipe.
+
+The recipe is this file, the package list and the files under rootfs/ that
+are copied into the guest. Any change to them gives a new key and so a new
+image; an unchanged recipe reuses the cached one. The kernel ABI is resolved
+inside the chroot at build time and recorded in the image's meta.json, and
+the matching linux-headers tree is kept next to the image for host builds.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import aptsources, paths
+from .log import log, run
+
+SUITE = "bookworm"
+IMAGE_SIZE = "4G"
+OVERLAY = Path(__file__).resolve().parent / "rootfs"
+
+# Installed into the guest on top of debootstrap's minbase. The kernel image
+# and headers are added by exact ABI name once it is resolved.
+PACKAGES = (
+    "initramfs-tools zstd systemd-sysv udev dbus kmod iproute2 iputils-ping procps "
+    "openssh-server python3 python3-apt openvpn iperf3 tcpdump ethtool nftables "
+    "wireguard-tools dkms gcc make libc6-dev less"
+).split()
+
+# Units that only cost boot time or reach outside the lab.
+MASKED_UNITS = (
+    "systemd-networkd-wait-online.service apt-daily.timer apt-daily-upgrade.timer "
+    "man-db.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer "
+    "serial-getty@ttyS0.service systemd-timesyncd.service"
+).split()
+
+ENABLED_UNITS = "systemd-networkd.service ovpn-lab-hostkeys.service ssh.service".split()
+
+
+@dataclass(frozen=True)
+class Image:
+    """A built image in the cache."""
+
+    path: Path
+
+    @property
+    def rootfs(self) -> Path:
+        return self.path / "rootfs.img"
+
+    @property
+    def kernel(self) -> Path:
+        return self.path / "vmlinuz"
+
+    @property
+    def initrd(self) -> Path:
+        return self.path / "initrd.img"
+
+    @property
+    def ssh_key(self) -> Path:
+        return self.path / "id_ed25519"
+
+    @property
+    def headers(self) -> Path:
+        """The guest kernel's kbuild tree, usable with `make -C` on the host."""
+        return self.path / "headers/usr/src" / f"linux-headers-{self.meta['abi']}-amd64"
+
+    @property
+    def meta(self) -> dict:
+        return json.loads((self.path / "meta.json").read_text())
+
+
+def recipe_key() -> str:
+    """Hash of everything that determines the image's content."""
+    h = hashlib.sha256()
+    h.update(Path(__file__).read_bytes())
+    h.update(SUITE.encode())
+    for f in sorted(p for p in OVERLAY.rglob("*") if p.is_file()):
+        h.update(str(f.relative_to(OVERLAY)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def cached_image() -> Image | None:
+    img = Image(paths.images_dir() / f"bookworm-{recipe_key()}")
+    return img if (img.path / "meta.json").is_file() else None
+
+
+@contextmanager
+def _lock(name: str) -> Iterator[None]:
+    paths.images_dir().mkdir(parents=True, exist_ok=True)
+    with open(paths.images_dir() / f"{name}.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def ensure_image(rebuild: bool = False) -> Image:
+    """Return the cached image for the current recipe, building it if needed."""
+    key = recipe_key()
+    with _lock(key):
+        img = cached_image()
+        if img and not rebuild:
+            log(f"image: cached {img.path.name} (kernel {img.meta['kernel']})")
+            return img
+        return _build(key)
+
+
+@contextmanager
+def _chroot_mounts(root: Path) -> Iterator[None]:
+    mounts = [
+        (["-t", "proc", "proc"], root / "proc"),
+        (["-t", "sysfs", "sysfs"], root / "sys"),
+        (["--bind", "/dev"], root / "dev"),
+        (["--bind", "/dev/pts"], root / "dev/pts"),
+    ]
+    done: list[Path] = []
+    try:
+        for args, target in mounts:
+            target.mkdir(parents=True, exist_ok=True)
+            run(["mount", *args, str(target)])
+            done.append(target)
+        yield
+    finally:
+        for target in reversed(done):
+            subprocess.run(["umount", "-l", str(target)], check=False)
+
+
+def _chroot(root: Path, script: str) -> subprocess.CompletedProcess:
+    env = {
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+        "DEBIAN_FRONTEND": "noninteractive",
+        "LC_ALL": "C.UTF-8",
+        "HOME": "/root",
+    }
+    return run(["chroot", str(root), "/bin/sh", "-euc", script], env=env, capture=True)
+
+
+def _write(path: Path, text: str, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(mode)
+
+
+def _build(key: str) -> Image:
+    t0 = time.monotonic()
+    final = paths.images_dir() / f"bookworm-{key}"
+    work = paths.images_dir() / f"bookworm-{key}.partial"
+    root = work / "root"
+    for d in (work, final):
+        if d.exists():
+            shutil.rmtree(d)
+    work.mkdir(parents=True)
+    mirrors = aptsources.find_mirrors(SUITE)
+    timings: dict[str, float] = {}
+
+    log(f"image: debootstrap {SUITE} (minbase) into {root}")
+    run(["debootstrap", "--variant=minbase", SUITE, str(root), mirrors.main], capture=True)
+    timings["debootstrap_s"] = round(time.monotonic() - t0, 1)
+
+    _write(
+        root / "etc/apt/sources.list",
+        f"deb {mirrors.main} {SUITE} main\n"
+        f"deb {mirrors.main} {SUITE}-updates main\n"
+        f"deb {mirrors.security} {SUITE}-security main\n",
+    )
+    _write(root / "usr/sbin/policy-rc.d", "#!/bin/sh\nexit 101\n", 0o755)
+    shutil.copytree(OVERLAY, root, dirs_exist_ok=True, symlinks=True)
+
+    t1 = time.monotonic()
+    with _chroot_mounts(root):
+        _chroot(root, "apt-get update -q")
+        dep = _chroot(root, "apt-cache depends linux-image-amd64").stdout
+        m = re.search(r"Depends: linux-image-(\d+\.\d+\.\d+-\d+)-amd64", dep)
+        if not m:
+            raise RuntimeError(f"cannot resolve the kernel ABI from:\n{dep}")
+        abi = m.group(1)
+        log(f"image: kernel ABI {abi}; installing {len(PACKAGES) + 2} packages")
+        pkgs = " ".join([f"linux-image-{abi}-amd64", f"linux-headers-{abi}-amd64", *PACKAGES])
+        _chroot(root, f"apt-get install -y -q --no-install-recommends {pkgs}")
+        kver = _chroot(root, f"dpkg-query -W -f '${{Version}}' linux-image-{abi}-amd64").stdout
+        _chroot(
+            root,
+            f"systemctl enable {' '.join(ENABLED_UNITS)}\n"
+            f"systemctl mask {' '.join(MASKED_UNITS)}\n"
+            "rm -f /etc/ssh/ssh_host_*\n"
+            "passwd -l root\n"
+            "apt-get clean\n"
+            "rm -f /usr/sbin/policy-rc.d\n"
+            ": > /etc/machine-id\n"
+            "rm -f /var/lib/dbus/machine-id\n",
+        )
+    timings["packages_s"] = round(time.monotonic() - t1, 1)
+
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ovpn-lab",
+         "-f", str(work / "id_ed25519")])
+    _write(root / "root/.ssh/authorized_keys", (work / "id_ed25519.pub").read_text(), 0o600)
+    (root / "root/.ssh").chmod(0o700)
+
+    shutil.copy2(root / f"boot/vmlinuz-{abi}-amd64", work / "vmlinuz")
+    shutil.copy2(root / f"boot/initrd.img-{abi}-amd64", work / "initrd.img")
+    _copy_headers(root, work / "headers", abi)
+
+    t2 = time.monotonic()
+    run(["mke2fs", "-q", "-t", "ext4", "-L", "ovpnlab", "-d", str(root),
+         str(work / "rootfs.img"), IMAGE_SIZE])
+    timings["mkfs_s"] = round(time.monotonic() - t2, 1)
+    used = int(run(["du", "-sb", str(root)], capture=True).stdout.split()[0])
+    shutil.rmtree(root)
+
+    meta = {
+        "key": key,
+        "suite": SUITE,
+        "abi": abi,
+        "kernel": f"{abi}-amd64",
+        "kernel_package_version": kver,
+        "packages": PACKAGES,
+        "files_bytes": used,
+        "image_allocated_bytes": (work / "rootfs.img").stat().st_blocks * 512,
+        "build_seconds": round(time.monotonic() - t0, 1),
+        "timings": timings,
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    (work / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    work.rename(final)
+    log(f"image: built {final.name} in {meta['build_seconds']} s "
+        f"({used / 2**20:.0f} MiB of files, kernel {meta['kernel']})")
+    return Image(final)
+
+
+def _copy_headers(root: Path, dest: Path, abi: str) -> None:
+    """Keep the guest's kbuild tree so modules build on the host against it.
+
+    The arch tree's Makefile includes the common tree by absolute path: make
+    that path relative to the Makefile itself, so the tree works wherever the
+    cache lives. Every other link in the tree is relative already.
+    """
+    kbuild = "linux-kbuild-" + abi.rsplit(".", 1)[0]
+    for rel in (
+        f"usr/src/linux-headers-{abi}-amd64",
+        f"usr/src/linux-headers-{abi}-common",
+        f"usr/lib/{kbuild}",
+    ):
+        shutil.copytree(root / rel, dest / rel, symlinks=True)
+    makefile = dest / f"usr/src/linux-headers-{abi}-amd64/Makefile"
+    here = "$(abspath $(dir $(lastword $(MAKEFILE_LIST))))"
+    text = makefile.read_text()
+    makefile.write_text(text.replace(f"/usr/src/linux-headers-{abi}-common",
+                                     f"{here}/../linux-headers-{abi}-common"))

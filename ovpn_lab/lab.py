@@ -1,0 +1,126 @@
+"""A lab: N guests on one private segment (a vde_switch), with run state on disk.
+
+Guests are named g1..gN. Each is reachable over SSH through a forwarded port
+on 127.0.0.1 and has `lan0` on the shared segment with 198.18.0.N/24 and
+fd00:6f76:706e::N/64 (benchmarking and unique-local ranges, never routed).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from . import paths
+from .guest import Guest, GuestError, GuestSpec, _kill, _wait_gone
+from .image import ensure_image
+from .log import log, run
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Lab:
+    def __init__(self, name: str = "default") -> None:
+        self.name = name
+        self.dir = paths.run_dir(name)
+        self.vde_sock = self.dir / "lan.vde"
+        self.vde_pidfile = self.dir / "vde.pid"
+
+    def guests(self) -> list[Guest]:
+        specs = []
+        for f in self.dir.glob("g*.json") if self.dir.is_dir() else []:
+            specs.append(GuestSpec(**json.loads(f.read_text())))
+        return [Guest(s) for s in sorted(specs, key=lambda s: s.index)]
+
+    def guest(self, name: str) -> Guest:
+        for g in self.guests():
+            if g.name == name:
+                return g
+        raise GuestError(f"lab {self.name!r} has no guest {name!r} (is it up?)")
+
+    def running(self) -> list[Guest]:
+        return [g for g in self.guests() if g.pid() is not None]
+
+    def up(self, count: int = 1, *, cpus: int = 2, memory_mb: int = 1536,
+           cpu_model: str = "max") -> list[Guest]:
+        """Boot `count` guests (reusing the lab if it already runs that many)."""
+        live = self.running()
+        if live and len(live) == len(self.guests()) and len(live) >= count:
+            log(f"lab {self.name}: {len(live)} guest(s) already up")
+            return live[:count]
+        if self.dir.exists():
+            self.down()
+        image = ensure_image()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._start_switch()
+        guests = []
+        t0 = time.monotonic()
+        try:
+            for i in range(1, count + 1):
+                spec = GuestSpec(name=f"g{i}", index=i, ssh_port=_free_port(),
+                                 run_dir=str(self.dir), image=str(image.path),
+                                 lan_sock=str(self.vde_sock), cpus=cpus,
+                                 memory_mb=memory_mb, cpu_model=cpu_model)
+                g = Guest(spec)
+                g.start()
+                guests.append(g)
+            for g in guests:
+                g.wait_ssh()
+                g.configure_lan()
+                log(f"lab {self.name}: {g.name} up, ssh 127.0.0.1:{g.spec.ssh_port}, "
+                    f"lan {g.spec.lan_ipv4} ({time.monotonic() - t0:.1f} s since start)")
+        except BaseException:
+            self.down()
+            raise
+        self.boot_seconds = time.monotonic() - t0
+        return guests
+
+    def down(self) -> None:
+        """Stop every guest and the switch; remove the run state."""
+        guests = self.guests()
+        for g in guests:  # ask all to power off first, then wait for each
+            if g.pid() is not None:
+                g._ssh(["systemctl", "poweroff", "--no-block"], connect_timeout=3, timeout=10)
+        for g in guests:
+            g.stop()
+        self._stop_switch()
+        if self.dir.exists():
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _start_switch(self) -> None:
+        run(["vde_switch", "--sock", str(self.vde_sock), "--daemon",
+             "--pidfile", str(self.vde_pidfile)], capture=True)
+
+    def _switch_pid(self) -> int | None:
+        try:
+            pid = int(self.vde_pidfile.read_text().strip())
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        return pid if str(self.vde_sock).encode() in cmd else None
+
+    def _stop_switch(self) -> None:
+        pid = self._switch_pid()
+        if pid is not None:
+            _kill(pid, signal.SIGTERM)
+            if not _wait_gone(pid, 5):
+                _kill(pid, signal.SIGKILL)
+
+
+def all_labs() -> list[Lab]:
+    return [Lab(d.name) for d in paths.all_run_dirs()]
+
+
+def stray_qemu() -> list[str]:
+    """QEMU processes started by any lab that are still alive (for leak checks)."""
+    out = subprocess.run(["pgrep", "-af", "qemu-system-x86_64 -name ovpn-lab-"],
+                         capture_output=True, text=True, check=False).stdout
+    return [line for line in out.splitlines() if line.strip()]

@@ -1,0 +1,36 @@
+"""Where the lab keeps its cache (images, headers) and run state (guests)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
+
+
+def cache_dir() -> Path:
+    """Root of the lab cache, outside the repo: $OVPN_LAB_CACHE or ~/.cache/ovpn-lab."""
+    env = os.environ.get("OVPN_LAB_CACHE")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "ovpn-lab"
+
+
+def images_dir() -> Path:
+    return cache_dir() / "images"
+
+
+def run_dir(lab: str) -> Path:
+    """Run state (pidfiles, sockets, logs) of the lab called `lab`."""
+    if not _NAME_RE.match(lab):
+        raise ValueError(f"lab name {lab!r} must match {_NAME_RE.pattern}")
+    return cache_dir() / "run" / lab
+
+
+def all_run_dirs() -> list[Path]:
+    base = cache_dir() / "run"
+    return sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []

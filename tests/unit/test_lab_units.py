@@ -1,0 +1,95 @@
+"""Lab logic that needs no guest: image key, QEMU command line, log checks, CLI."""
+
+from __future__ import annotations
+
+import pytest
+
+from ovpn_lab import cli, image, paths
+from ovpn_lab.guest import Guest, GuestSpec, kernel_trouble
+
+
+def test_recipe_key_is_stable_and_follows_the_overlay(tmp_path, monkeypatch):
+    key = image.recipe_key()
+    assert key == image.recipe_key()
+    overlay = tmp_path / "rootfs"
+    (overlay / "etc").mkdir(parents=True)
+    (overlay / "etc" / "x.conf").write_text("a\n")
+    monkeypatch.setattr(image, "OVERLAY", overlay)
+    k1 = image.recipe_key()
+    (overlay / "etc" / "x.conf").write_text("b\n")
+    assert image.recipe_key() != k1 != key
+
+
+def test_cache_is_outside_the_repo(monkeypatch, tmp_path):
+    monkeypatch.delenv("OVPN_LAB_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert paths.cache_dir() == tmp_path / "ovpn-lab"
+    assert not str(paths.cache_dir()).startswith(str(paths.REPO_ROOT))
+
+
+@pytest.mark.parametrize("bad", ["", "A", "a/b", "../x", "x" * 40])
+def test_lab_names_are_checked(bad):
+    with pytest.raises(ValueError):
+        paths.run_dir(bad)
+
+
+def _guest(tmp_path) -> Guest:
+    spec = GuestSpec(name="g2", index=2, ssh_port=2222, run_dir=str(tmp_path / "run"),
+                     image=str(tmp_path / "img"), lan_sock=str(tmp_path / "lan.vde"))
+    return Guest(spec)
+
+
+def test_qemu_command_line(tmp_path):
+    argv = _guest(tmp_path).qemu_argv()
+    line = " ".join(argv)
+    assert "-accel tcg" in line and "kvm" not in line
+    assert "snapshot=on" in line
+    assert "hostfwd=tcp:127.0.0.1:2222-:22" in line and "restrict=on" in line
+    assert f"vde,id=lan,sock={tmp_path / 'lan.vde'}" in line
+    assert "-pidfile" in argv and "-daemonize" in argv
+    assert argv[argv.index("-name") + 1] == "ovpn-lab-run-g2"
+
+
+def test_guest_addresses(tmp_path):
+    g = _guest(tmp_path)
+    assert g.spec.lan_ipv4 == "198.18.0.2"
+    assert g.spec.lan_ipv6 == "fd00:6f76:706e::2"
+    assert g.spec.mac(1) != g.spec.mac(2)
+
+
+def test_pid_ignores_a_recycled_pid(tmp_path):
+    g = _guest(tmp_path)
+    g.dir.mkdir(parents=True)
+    g.pidfile.write_text("1\n")  # pid 1 is never our QEMU
+    assert g.pid() is None
+
+
+@pytest.mark.parametrize("line", [
+    "[  12.3] WARNING: CPU: 1 PID: 77 at net/core/dev.c:10100 foo+0x1/0x2",
+    "[  12.3] BUG: unable to handle page fault for address: 0000000000000008",
+    "[  12.3] general protection fault, probably for non-canonical address",
+    "[  12.3] unregister_netdevice: waiting for ovpn0 to become free. Usage count = 2",
+    "[  12.3] refcount_t: underflow; use-after-free.",
+])
+def test_kernel_trouble_is_found(line):
+    assert kernel_trouble(f"ok line\n{line}\nanother\n") == [line]
+
+
+def test_ordinary_kernel_log_is_clean():
+    text = ("ovpn_shortcut: loading out-of-tree module taints kernel.\n"
+            "ovpn_shortcut: loaded, version 0.1.0\n")
+    assert kernel_trouble(text) == []
+
+
+def test_cli_requires_a_command():
+    with pytest.raises(SystemExit):
+        cli.parser().parse_args([])
+
+
+def test_cli_exec_keeps_the_remote_command():
+    args = cli.parser().parse_args(["--lab", "x", "exec", "g1", "--", "ip", "-br", "a"])
+    assert args.guest == "g1" and args.lab == "x"
+    assert cli.remote_command(args.cmd) == "ip -br a"
+    assert cli.remote_command(["--", "ip -br a | head -1"]) == "ip -br a | head -1"
+    with pytest.raises(SystemExit):
+        cli.remote_command(["--"])

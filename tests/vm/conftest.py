@@ -1,0 +1,83 @@
+"""Fixtures for tests that boot guests.
+
+One lab of two guests is booted per test session and shared. Around every vm
+test the guests' kernel logs are drained to the host (kept in the run dir),
+attached to the test report, and any WARN/BUG/oops in them fails the test.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from ovpn_lab.guest import Guest, kernel_trouble
+from ovpn_lab.image import Image, ensure_image
+from ovpn_lab.lab import Lab
+from tests.conftest import TIMINGS
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        if "tests/vm/" in str(item.fspath):
+            item.add_marker(pytest.mark.vm)
+
+
+@pytest.fixture(scope="session")
+def image() -> Image:
+    t0 = time.monotonic()
+    img = ensure_image()
+    took = time.monotonic() - t0
+    meta = img.meta
+    TIMINGS["image"] = f"{img.path.name} kernel {meta['kernel']}"
+    TIMINGS["image build (when built: cold)"] = f"{meta['build_seconds']} s"
+    TIMINGS["image step this run (cached if ~0)"] = f"{took:.1f} s"
+    TIMINGS["image files"] = f"{meta['files_bytes'] / 2**20:.0f} MiB"
+    return img
+
+
+@pytest.fixture(scope="session")
+def lab(image: Image) -> Iterator[Lab]:
+    lab = Lab(os.environ.get("OVPN_LAB_NAME", "pytest"))
+    t0 = time.monotonic()
+    lab.up(2)
+    TIMINGS["boot of 2 guests to SSH (parallel)"] = f"{time.monotonic() - t0:.1f} s"
+    try:
+        yield lab
+    finally:
+        t0 = time.monotonic()
+        lab.down()
+        TIMINGS["shutdown of 2 guests"] = f"{time.monotonic() - t0:.1f} s"
+
+
+@pytest.fixture(scope="session")
+def guests(lab: Lab) -> list[Guest]:
+    return lab.guests()
+
+
+@pytest.fixture
+def g1(guests: list[Guest]) -> Guest:
+    return guests[0]
+
+
+@pytest.fixture
+def g2(guests: list[Guest]) -> Guest:
+    return guests[1]
+
+
+@pytest.fixture(autouse=True)
+def kernel_log_guard(request, lab: Lab) -> Iterator[None]:
+    guests = lab.guests()
+    for g in guests:
+        g.drain_kernel_log()
+    yield
+    problems = []
+    for g in guests:
+        text = g.drain_kernel_log() if g.pid() else f"(guest down)\n{g.serial_tail()}"
+        if text.strip():
+            request.node.add_report_section("teardown", f"{g.name} dmesg", text)
+        problems += [f"{g.name}: {line}" for line in kernel_trouble(text)]
+    if problems:
+        pytest.fail("kernel trouble during the test:\n" + "\n".join(problems), pytrace=False)
