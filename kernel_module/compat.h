@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * ovpn-shortcut: kernel version shims.
+ *
+ * The module is written against Debian 12's 6.1; everything that moved or
+ * changed since (up to Debian 13's 6.12) is wrapped here.
+ */
+
+#ifndef _OVPN_SC_COMPAT_H_
+#define _OVPN_SC_COMPAT_H_
+
+#include <linux/version.h>
+#include <linux/netdevice.h>
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
+#include <net/gso.h>	/* skb_gso_segment() moved here in 6.5 */
+#endif
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+#include <linux/unaligned.h>
+#else
+#include <asm/unaligned.h>
+#endif
+
+/* 6.12 turned NETIF_F_LLTX into the dev->lltx private flag */
+static inline void ovs_compat_set_lltx(struct net_device *dev)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+	dev->lltx = true;
+#else
+	dev->features |= NETIF_F_LLTX;
+#endif
+}
+
+/* 6.3 changed the crypto completion callback to take the data pointer */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+typedef void *ovs_compat_cb_arg_t;
+
+static inline void *ovs_compat_cb_data(void *data)
+{
+	return data;
+}
+#else
+#include <linux/crypto.h>
+
+typedef struct crypto_async_request *ovs_compat_cb_arg_t;
+
+static inline void *ovs_compat_cb_data(struct crypto_async_request *areq)
+{
+	return areq->data;
+}
+#endif
+
+#endif /* _OVPN_SC_COMPAT_H_ */

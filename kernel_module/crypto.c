@@ -1,0 +1,496 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ovpn-shortcut: keys, key slots and AEAD operations.
+ *
+ * AEAD packets carry the tag in front of the ciphertext while the kernel
+ * AEAD API expects it after: the scatterlist is AAD, payload fragments,
+ * then the tag bytes in the header.  Encryption and decryption are done in
+ * place.  A transform may complete asynchronously (e.g. SIMD AES from
+ * softirq goes through cryptd): then the request callback resumes the
+ * packet in io.c.
+ */
+
+#include <linux/slab.h>
+#include <crypto/aead.h>
+#include <uapi/linux/ovpn_shortcut.h>
+
+#include "compat.h"
+#include "crypto.h"
+#include "io.h"
+#include "main.h"
+#include "peer.h"
+
+/* ------------------------------------------------------------------ keys */
+
+static void ovs_key_free_work(struct work_struct *work)
+{
+	struct ovs_key *key = container_of(to_rcu_work(work), struct ovs_key,
+					   free_work);
+
+	if (key->encrypt)
+		crypto_free_aead(key->encrypt);
+	if (key->decrypt)
+		crypto_free_aead(key->decrypt);
+	kfree_sensitive(key);
+}
+
+static void ovs_key_release(struct kref *kref)
+{
+	struct ovs_key *key = container_of(kref, struct ovs_key, refcount);
+
+	/* slot readers load the pointer under RCU and then try to take a
+	 * reference: keep the memory one grace period, then free the
+	 * transforms in process context
+	 */
+	queue_rcu_work(ovs_wq, &key->free_work);
+}
+
+void ovs_key_put(struct ovs_key *key)
+{
+	if (key)
+		kref_put(&key->refcount, ovs_key_release);
+}
+
+static struct crypto_aead *ovs_aead_new(const char *name,
+					const struct ovs_key_dir *dir,
+					struct netlink_ext_ack *extack)
+{
+	struct crypto_aead *tfm;
+	int ret;
+
+	tfm = crypto_alloc_aead(name, 0, 0);
+	if (IS_ERR(tfm)) {
+		NL_SET_ERR_MSG_MOD(extack, "cipher not available in this kernel");
+		return tfm;
+	}
+
+	ret = crypto_aead_setkey(tfm, dir->cipher_key, dir->cipher_key_len);
+	if (ret) {
+		NL_SET_ERR_MSG_MOD(extack, "cipher rejected the key");
+		goto err;
+	}
+
+	ret = crypto_aead_setauthsize(tfm, OVS_TAG_SIZE);
+	if (ret) {
+		NL_SET_ERR_MSG_MOD(extack, "cipher rejected the tag size");
+		goto err;
+	}
+
+	if (crypto_aead_ivsize(tfm) != OVS_NONCE_SIZE) {
+		NL_SET_ERR_MSG_MOD(extack, "unexpected nonce size of cipher");
+		ret = -EINVAL;
+		goto err;
+	}
+
+	return tfm;
+err:
+	crypto_free_aead(tfm);
+	return ERR_PTR(ret);
+}
+
+static int ovs_key_check_len(u16 alg, const struct ovs_key_dir *dir,
+			     struct netlink_ext_ack *extack)
+{
+	switch (alg) {
+	case OVPN_SC_CIPHER_ALG_AES_GCM:
+		/* the key size picks AES-128/192/256 */
+		if (dir->cipher_key_len == 16 || dir->cipher_key_len == 24 ||
+		    dir->cipher_key_len == 32)
+			return 0;
+		NL_SET_ERR_MSG_MOD(extack,
+				   "AES-GCM key must be 16, 24 or 32 bytes");
+		return -EINVAL;
+	case OVPN_SC_CIPHER_ALG_CHACHA20_POLY1305:
+		if (dir->cipher_key_len == 32)
+			return 0;
+		NL_SET_ERR_MSG_MOD(extack, "ChaCha20-Poly1305 key must be 32 bytes");
+		return -EINVAL;
+	case OVPN_SC_CIPHER_ALG_NONE:
+		return 0;
+	}
+
+	NL_SET_ERR_MSG_MOD(extack, "unknown cipher algorithm");
+	return -EINVAL;
+}
+
+struct ovs_key *ovs_key_new(u16 alg, u8 key_id, const struct ovs_key_dir *enc,
+			    const struct ovs_key_dir *dec,
+			    struct netlink_ext_ack *extack)
+{
+	const char *name = NULL;
+	struct ovs_key *key;
+	int ret;
+
+	ret = ovs_key_check_len(alg, enc, extack);
+	if (!ret)
+		ret = ovs_key_check_len(alg, dec, extack);
+	if (ret)
+		return ERR_PTR(ret);
+
+	if (alg == OVPN_SC_CIPHER_ALG_AES_GCM)
+		name = "gcm(aes)";
+	else if (alg == OVPN_SC_CIPHER_ALG_CHACHA20_POLY1305)
+		name = "rfc7539(chacha20,poly1305)";
+
+	key = kzalloc(sizeof(*key), GFP_KERNEL);
+	if (!key) {
+		NL_SET_ERR_MSG_MOD(extack, "out of memory");
+		return ERR_PTR(-ENOMEM);
+	}
+
+	kref_init(&key->refcount);
+	INIT_RCU_WORK(&key->free_work, ovs_key_free_work);
+	key->key_id = key_id;
+	key->alg = alg;
+	key->tag_size = name ? OVS_TAG_SIZE : 0;
+	if (enc->nonce_tail)
+		memcpy(key->nonce_tail_xmit, enc->nonce_tail, OVS_NONCE_TAIL_SIZE);
+	if (dec->nonce_tail)
+		memcpy(key->nonce_tail_recv, dec->nonce_tail, OVS_NONCE_TAIL_SIZE);
+	ovs_pktid_xmit_init(&key->pid_xmit);
+	ovs_pktid_recv_init(&key->pid_recv);
+
+	if (!name)
+		return key;
+
+	key->encrypt = ovs_aead_new(name, enc, extack);
+	if (IS_ERR(key->encrypt)) {
+		ret = PTR_ERR(key->encrypt);
+		key->encrypt = NULL;
+		goto err;
+	}
+
+	key->decrypt = ovs_aead_new(name, dec, extack);
+	if (IS_ERR(key->decrypt)) {
+		ret = PTR_ERR(key->decrypt);
+		key->decrypt = NULL;
+		goto err;
+	}
+
+	return key;
+err:
+	if (key->encrypt)
+		crypto_free_aead(key->encrypt);
+	kfree_sensitive(key);
+	return ERR_PTR(ret);
+}
+
+/* ----------------------------------------------------------------- slots */
+
+void ovs_crypto_state_init(struct ovs_crypto_state *cs)
+{
+	RCU_INIT_POINTER(cs->slots[0], NULL);
+	RCU_INIT_POINTER(cs->slots[1], NULL);
+	spin_lock_init(&cs->lock);
+}
+
+void ovs_crypto_state_release(struct ovs_crypto_state *cs)
+{
+	ovs_crypto_del(cs, OVPN_SC_KEY_SLOT_PRIMARY);
+	ovs_crypto_del(cs, OVPN_SC_KEY_SLOT_SECONDARY);
+}
+
+/* install @key (reference passed in) into @slot, dropping the old one */
+void ovs_crypto_install(struct ovs_crypto_state *cs, unsigned int slot,
+			struct ovs_key *key)
+{
+	struct ovs_key *old;
+
+	spin_lock_bh(&cs->lock);
+	old = rcu_replace_pointer(cs->slots[slot], key,
+				  lockdep_is_held(&cs->lock));
+	spin_unlock_bh(&cs->lock);
+
+	ovs_key_put(old);
+}
+
+void ovs_crypto_swap(struct ovs_crypto_state *cs)
+{
+	struct ovs_key *p, *s;
+
+	spin_lock_bh(&cs->lock);
+	p = rcu_dereference_protected(cs->slots[0], lockdep_is_held(&cs->lock));
+	s = rcu_dereference_protected(cs->slots[1], lockdep_is_held(&cs->lock));
+	rcu_assign_pointer(cs->slots[0], s);
+	rcu_assign_pointer(cs->slots[1], p);
+	spin_unlock_bh(&cs->lock);
+}
+
+int ovs_crypto_del(struct ovs_crypto_state *cs, unsigned int slot)
+{
+	struct ovs_key *old;
+
+	spin_lock_bh(&cs->lock);
+	old = rcu_replace_pointer(cs->slots[slot], NULL,
+				  lockdep_is_held(&cs->lock));
+	spin_unlock_bh(&cs->lock);
+
+	if (!old)
+		return -ENOENT;
+	ovs_key_put(old);
+	return 0;
+}
+
+struct ovs_key *ovs_crypto_tx_key(struct ovs_crypto_state *cs)
+{
+	struct ovs_key *key;
+
+	rcu_read_lock();
+	key = rcu_dereference(cs->slots[OVPN_SC_KEY_SLOT_PRIMARY]);
+	if (key && !kref_get_unless_zero(&key->refcount))
+		key = NULL;
+	rcu_read_unlock();
+
+	return key;
+}
+
+struct ovs_key *ovs_crypto_rx_key(struct ovs_crypto_state *cs, u8 key_id)
+{
+	struct ovs_key *key = NULL;
+	int i;
+
+	rcu_read_lock();
+	for (i = 0; i < OVS_NSLOTS; i++) {
+		key = rcu_dereference(cs->slots[i]);
+		if (key && key->key_id == key_id &&
+		    kref_get_unless_zero(&key->refcount))
+			break;
+		key = NULL;
+	}
+	rcu_read_unlock();
+
+	return key;
+}
+
+/* key-id in @slot, or -1 when empty */
+int ovs_crypto_slot_key_id(struct ovs_crypto_state *cs, unsigned int slot)
+{
+	struct ovs_key *key;
+	int id = -1;
+
+	rcu_read_lock();
+	key = rcu_dereference(cs->slots[slot]);
+	if (key)
+		id = key->key_id;
+	rcu_read_unlock();
+
+	return id;
+}
+
+/* ------------------------------------------------------------------ AEAD */
+
+static struct ovs_cctx *ovs_cctx_alloc(struct crypto_aead *tfm,
+				       unsigned int nsg)
+{
+	size_t req_off, size;
+	struct ovs_cctx *ctx;
+
+	req_off = ALIGN(struct_size(ctx, sg, nsg), crypto_tfm_ctx_alignment());
+	size = req_off;
+	if (tfm)
+		size += sizeof(struct aead_request) + crypto_aead_reqsize(tfm);
+
+	ctx = kmalloc(size, GFP_ATOMIC);
+	if (!ctx)
+		return NULL;
+
+	ctx->req = tfm ? (struct aead_request *)((u8 *)ctx + req_off) : NULL;
+	sg_init_table(ctx->sg, nsg);
+	return ctx;
+}
+
+void ovs_cctx_free(struct ovs_cctx *ctx)
+{
+	kfree(ctx);
+}
+
+static void ovs_encrypt_cb(ovs_compat_cb_arg_t arg, int err)
+{
+	struct ovs_cctx *ctx = ovs_compat_cb_data(arg);
+
+	/* backlog notification, the real completion follows */
+	if (err == -EINPROGRESS)
+		return;
+
+	local_bh_disable();
+	ovs_encrypt_done(ctx, err);
+	local_bh_enable();
+}
+
+static void ovs_decrypt_cb(ovs_compat_cb_arg_t arg, int err)
+{
+	struct ovs_cctx *ctx = ovs_compat_cb_data(arg);
+
+	if (err == -EINPROGRESS)
+		return;
+
+	local_bh_disable();
+	ovs_decrypt_done(ctx, err);
+	local_bh_enable();
+}
+
+/*
+ * TX: skb->data is the inner packet, with at least OVS_MAX_HDR bytes of
+ * headroom.  Pushes the OpenVPN header and encrypts the payload in place.
+ */
+int ovs_encrypt(struct ovs_peer *peer, struct ovs_key *key,
+		struct sk_buff *skb, u32 pktid, struct ovs_cctx **ctxp)
+{
+	unsigned int hdr_len, aad_off, aad_len, payload_len, head;
+	struct sk_buff *trailer;
+	struct ovs_cctx *ctx;
+	int nfrags, n, ret;
+	__be32 *pid;
+	u8 *op;
+
+	*ctxp = NULL;
+	payload_len = skb->len;
+	hdr_len = peer->data_v1 ? OVS_V1_HDR_SIZE : OVS_V2_HDR_SIZE;
+	head = hdr_len + OVS_PKTID_SIZE + key->tag_size;
+
+	if (key->encrypt) {
+		nfrags = skb_cow_data(skb, 0, &trailer);
+		if (nfrags < 0)
+			return nfrags;
+	} else {
+		nfrags = 0;
+	}
+
+	if (unlikely(skb_headroom(skb) < head))
+		return -ENOBUFS;
+
+	ctx = ovs_cctx_alloc(key->encrypt, nfrags + 2);
+	if (!ctx)
+		return -ENOMEM;
+
+	op = __skb_push(skb, head);
+	if (peer->data_v1) {
+		op[0] = ovs_op_byte(OVS_OP_DATA_V1, key->key_id);
+		/* AAD of V1 is the packet-id alone */
+		aad_off = OVS_V1_HDR_SIZE;
+		aad_len = OVS_PKTID_SIZE;
+	} else {
+		*(__be32 *)op = htonl((ovs_op_byte(OVS_OP_DATA_V2, key->key_id) << 24) |
+				      (peer->id & OVS_PEER_ID_MASK));
+		/* AAD of V2: opcode, peer-id and packet-id */
+		aad_off = 0;
+		aad_len = OVS_V2_HDR_SIZE + OVS_PKTID_SIZE;
+	}
+	pid = (__be32 *)(op + hdr_len);
+	*pid = htonl(pktid);
+
+	ctx->skb = skb;
+	ctx->peer = peer;
+	ctx->key = key;
+	ctx->pktid = pktid;
+	ctx->hdr_len = hdr_len;
+	ctx->payload_off = head;
+	*ctxp = ctx;
+
+	if (!key->encrypt)
+		return 0;
+
+	memcpy(ctx->iv, pid, OVS_PKTID_SIZE);
+	memcpy(ctx->iv + OVS_PKTID_SIZE, key->nonce_tail_xmit,
+	       OVS_NONCE_TAIL_SIZE);
+
+	sg_set_buf(&ctx->sg[0], skb->data + aad_off, aad_len);
+	n = skb_to_sgvec_nomark(skb, &ctx->sg[1], head, payload_len);
+	if (unlikely(n < 0 || n > nfrags)) {
+		*ctxp = NULL;
+		__skb_pull(skb, head);
+		ovs_cctx_free(ctx);
+		return n < 0 ? n : -EINVAL;
+	}
+	/* the tag goes in front of the ciphertext */
+	sg_set_buf(&ctx->sg[n + 1], skb->data + hdr_len + OVS_PKTID_SIZE,
+		   OVS_TAG_SIZE);
+	sg_mark_end(&ctx->sg[n + 1]);
+
+	aead_request_set_tfm(ctx->req, key->encrypt);
+	aead_request_set_callback(ctx->req, 0, ovs_encrypt_cb, ctx);
+	aead_request_set_crypt(ctx->req, ctx->sg, ctx->sg, payload_len, ctx->iv);
+	aead_request_set_ad(ctx->req, aad_len);
+
+	ret = crypto_aead_encrypt(ctx->req);
+	return ret;
+}
+
+/*
+ * RX: skb->data is the OpenVPN packet, at least hdr_len + packet-id + tag
+ * bytes of it linear.  Decrypts in place; the plaintext starts at
+ * ctx->payload_off.
+ */
+int ovs_decrypt(struct ovs_peer *peer, struct ovs_key *key,
+		struct sk_buff *skb, unsigned int hdr_len,
+		const union ovs_sockaddr *src, const union ovs_sockaddr *dst,
+		struct ovs_cctx **ctxp)
+{
+	unsigned int aad_off, aad_len, payload_len, head;
+	struct sk_buff *trailer;
+	struct ovs_cctx *ctx;
+	int nfrags, n;
+
+	*ctxp = NULL;
+	head = hdr_len + OVS_PKTID_SIZE + key->tag_size;
+	if (unlikely(skb->len < head))
+		return -EINVAL;
+	payload_len = skb->len - head;
+
+	if (key->decrypt) {
+		nfrags = skb_cow_data(skb, 0, &trailer);
+		if (nfrags < 0)
+			return nfrags;
+	} else {
+		nfrags = 0;
+	}
+
+	ctx = ovs_cctx_alloc(key->decrypt, nfrags + 2);
+	if (!ctx)
+		return -ENOMEM;
+
+	ctx->skb = skb;
+	ctx->peer = peer;
+	ctx->key = key;
+	ctx->hdr_len = hdr_len;
+	ctx->payload_off = head;
+	ctx->pktid = get_unaligned_be32(skb->data + hdr_len);
+	ctx->src = *src;
+	ctx->dst = *dst;
+
+	if (!key->decrypt) {
+		*ctxp = ctx;
+		return 0;
+	}
+
+	if (hdr_len == OVS_V1_HDR_SIZE) {
+		aad_off = OVS_V1_HDR_SIZE;
+		aad_len = OVS_PKTID_SIZE;
+	} else {
+		aad_off = 0;
+		aad_len = OVS_V2_HDR_SIZE + OVS_PKTID_SIZE;
+	}
+
+	memcpy(ctx->iv, skb->data + hdr_len, OVS_PKTID_SIZE);
+	memcpy(ctx->iv + OVS_PKTID_SIZE, key->nonce_tail_recv,
+	       OVS_NONCE_TAIL_SIZE);
+
+	sg_set_buf(&ctx->sg[0], skb->data + aad_off, aad_len);
+	n = skb_to_sgvec_nomark(skb, &ctx->sg[1], head, payload_len);
+	if (unlikely(n < 0 || n > nfrags)) {
+		ovs_cctx_free(ctx);
+		return n < 0 ? n : -EINVAL;
+	}
+	sg_set_buf(&ctx->sg[n + 1], skb->data + hdr_len + OVS_PKTID_SIZE,
+		   OVS_TAG_SIZE);
+	sg_mark_end(&ctx->sg[n + 1]);
+
+	aead_request_set_tfm(ctx->req, key->decrypt);
+	aead_request_set_callback(ctx->req, 0, ovs_decrypt_cb, ctx);
+	aead_request_set_crypt(ctx->req, ctx->sg, ctx->sg,
+			       payload_len + OVS_TAG_SIZE, ctx->iv);
+	aead_request_set_ad(ctx->req, aad_len);
+
+	*ctxp = ctx;
+	return crypto_aead_decrypt(ctx->req);
+}

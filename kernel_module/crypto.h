@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * ovpn-shortcut: keys, key slots and AEAD operations.
+ */
+
+#ifndef _OVPN_SC_CRYPTO_H_
+#define _OVPN_SC_CRYPTO_H_
+
+#include <linux/in.h>
+#include <linux/in6.h>
+#include <linux/kref.h>
+#include <linux/netlink.h>
+#include <linux/rcupdate.h>
+#include <linux/scatterlist.h>
+#include <linux/skbuff.h>
+#include <linux/spinlock.h>
+#include <linux/workqueue.h>
+#include <crypto/aead.h>
+
+#include "pktid.h"
+#include "proto.h"
+
+#define OVS_NSLOTS	2
+
+/* a transport address, IPv4 or IPv6 */
+union ovs_sockaddr {
+	struct sockaddr_in in4;
+	struct sockaddr_in6 in6;
+	sa_family_t family;
+};
+
+struct ovs_key_dir {
+	const u8 *cipher_key;
+	unsigned int cipher_key_len;
+	const u8 *nonce_tail;
+};
+
+/**
+ * struct ovs_key - one negotiated key (both directions)
+ * @refcount: slots and in-flight packets
+ * @key_id: 0..7, in byte 0 of every packet
+ * @alg: OVPN_SC_CIPHER_ALG_*
+ * @tag_size: OVS_TAG_SIZE, 0 for cipher none
+ * @encrypt: AEAD transform for TX, NULL for cipher none
+ * @decrypt: AEAD transform for RX, NULL for cipher none
+ * @nonce_tail_xmit: nonce tail of TX
+ * @nonce_tail_recv: nonce tail of RX
+ * @pid_xmit: TX packet-id counter
+ * @pid_recv: RX replay window
+ * @free_work: frees the transforms in process context after a grace period
+ */
+struct ovs_key {
+	struct kref refcount;
+	u8 key_id;
+	u16 alg;
+	unsigned int tag_size;
+	struct crypto_aead *encrypt;
+	struct crypto_aead *decrypt;
+	u8 nonce_tail_xmit[OVS_NONCE_TAIL_SIZE];
+	u8 nonce_tail_recv[OVS_NONCE_TAIL_SIZE];
+	struct ovs_pktid_xmit pid_xmit;
+	struct ovs_pktid_recv pid_recv;
+	struct rcu_work free_work;
+};
+
+struct ovs_crypto_state {
+	struct ovs_key __rcu *slots[OVS_NSLOTS];
+	spinlock_t lock;	/* writers of @slots */
+};
+
+struct ovs_peer;
+
+/**
+ * struct ovs_cctx - one packet in the hands of the crypto API
+ * @skb: the packet
+ * @peer: reference held
+ * @key: reference held
+ * @pktid: packet-id of the packet
+ * @hdr_len: OpenVPN opcode (+ peer-id) length
+ * @payload_off: offset of the ciphertext / plaintext in @skb
+ * @src: RX: transport source of the packet (for float)
+ * @dst: RX: transport destination of the packet (new local address)
+ * @iv: nonce
+ * @req: the AEAD request, inside the same allocation
+ * @sg: scatterlist: AAD, payload..., tag
+ */
+struct ovs_cctx {
+	struct sk_buff *skb;
+	struct ovs_peer *peer;
+	struct ovs_key *key;
+	u32 pktid;
+	unsigned int hdr_len;
+	unsigned int payload_off;
+	union ovs_sockaddr src;
+	union ovs_sockaddr dst;
+	u8 iv[OVS_NONCE_SIZE];
+	struct aead_request *req;
+	struct scatterlist sg[];
+};
+
+int ovs_crypto_init(void);
+void ovs_crypto_exit(void);
+
+struct ovs_key *ovs_key_new(u16 alg, u8 key_id, const struct ovs_key_dir *enc,
+			    const struct ovs_key_dir *dec,
+			    struct netlink_ext_ack *extack);
+void ovs_key_put(struct ovs_key *key);
+
+void ovs_crypto_state_init(struct ovs_crypto_state *cs);
+void ovs_crypto_state_release(struct ovs_crypto_state *cs);
+void ovs_crypto_install(struct ovs_crypto_state *cs, unsigned int slot,
+			struct ovs_key *key);
+void ovs_crypto_swap(struct ovs_crypto_state *cs);
+int ovs_crypto_del(struct ovs_crypto_state *cs, unsigned int slot);
+struct ovs_key *ovs_crypto_tx_key(struct ovs_crypto_state *cs);
+struct ovs_key *ovs_crypto_rx_key(struct ovs_crypto_state *cs, u8 key_id);
+int ovs_crypto_slot_key_id(struct ovs_crypto_state *cs, unsigned int slot);
+
+/*
+ * Both return 0 when done synchronously, -EINPROGRESS when the callback
+ * will run, or an error; @ctx is consumed by the post handler in io.c in
+ * every case except an error returned before the request was submitted
+ * (then *@ctxp stays NULL and the caller frees the skb).
+ */
+int ovs_encrypt(struct ovs_peer *peer, struct ovs_key *key,
+		struct sk_buff *skb, u32 pktid, struct ovs_cctx **ctxp);
+int ovs_decrypt(struct ovs_peer *peer, struct ovs_key *key,
+		struct sk_buff *skb, unsigned int hdr_len,
+		const union ovs_sockaddr *src, const union ovs_sockaddr *dst,
+		struct ovs_cctx **ctxp);
+void ovs_cctx_free(struct ovs_cctx *ctx);
+
+#endif /* _OVPN_SC_CRYPTO_H_ */

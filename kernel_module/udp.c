@@ -1,0 +1,397 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ovpn-shortcut: the UDP transport socket.
+ *
+ * A device uses one UDP socket at a time: either the one userspace hands
+ * over with the first NEW_PEER (its fd), or one the device owns (static
+ * mode, SET_DEV listen-port).  Attaching hooks encap_rcv; the hook is
+ * removed again when the last user (peer, or the device for an owned
+ * socket) lets go.
+ */
+
+#include <linux/file.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/net.h>
+#include <linux/slab.h>
+#include <linux/udp.h>
+#include <net/addrconf.h>
+#include <net/dst_cache.h>
+#include <net/ip6_route.h>
+#include <net/ipv6_stubs.h>
+#include <net/route.h>
+#include <net/udp.h>
+#include <net/udp_tunnel.h>
+
+#include "io.h"
+#include "main.h"
+#include "peer.h"
+#include "udp.h"
+
+/* UDP_ENCAP_OVPNINUDP of Linux 6.16; any non-zero value works for 6.1 */
+#define OVS_UDP_ENCAP_TYPE	8
+
+static void ovs_sock_release_work(struct work_struct *work)
+{
+	struct ovs_sock *s = container_of(work, struct ovs_sock, release_work);
+	struct ovs_dev *ovs = s->ovs;
+	struct sock *sk = s->sock->sk;
+
+	mutex_lock(&ovs->sock_mutex);
+	if (rcu_access_pointer(ovs->sock) == s)
+		RCU_INIT_POINTER(ovs->sock, NULL);
+	mutex_unlock(&ovs->sock_mutex);
+
+	if (s->owned) {
+		/* unhooks (sk_user_data) and releases */
+		synchronize_net();
+		udp_tunnel_sock_release(s->sock);
+	} else {
+		/* give the socket back to userspace as it was */
+		lock_sock(sk);
+		WRITE_ONCE(udp_sk(sk)->encap_rcv, NULL);
+		udp_sk(sk)->encap_destroy = NULL;
+		udp_sk(sk)->encap_type = 0;
+		rcu_assign_sk_user_data(sk, NULL);
+		if (sk->sk_family == AF_INET)
+			inet_dec_convert_csum(sk);
+		release_sock(sk);
+		/* no encap_rcv may still look at @s */
+		synchronize_net();
+		sockfd_put(s->sock);
+	}
+
+	dev_put(ovs->dev);
+	kfree(s);
+}
+
+static void ovs_sock_release(struct kref *kref)
+{
+	struct ovs_sock *s = container_of(kref, struct ovs_sock, refcount);
+
+	queue_work(ovs_wq, &s->release_work);
+}
+
+void ovs_sock_put(struct ovs_sock *s)
+{
+	kref_put(&s->refcount, ovs_sock_release);
+}
+
+static struct ovs_sock *ovs_sock_hook(struct ovs_dev *ovs, struct socket *sock,
+				      bool owned)
+{
+	struct udp_tunnel_sock_cfg cfg = {
+		.encap_type = OVS_UDP_ENCAP_TYPE,
+		.encap_rcv = ovs_udp_encap_recv,
+	};
+	struct ovs_sock *s;
+
+	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	if (!s)
+		return NULL;
+
+	s->sock = sock;
+	s->ovs = ovs;
+	s->owned = owned;
+	kref_init(&s->refcount);
+	INIT_WORK(&s->release_work, ovs_sock_release_work);
+	dev_hold(ovs->dev);
+
+	cfg.sk_user_data = s;
+	setup_udp_tunnel_sock(sock_net(sock->sk), sock, &cfg);
+	return s;
+}
+
+/* the device's current socket, with a reference, or NULL */
+struct ovs_sock *ovs_sock_get_current(struct ovs_dev *ovs)
+{
+	struct ovs_sock *s;
+
+	rcu_read_lock();
+	s = rcu_dereference(ovs->sock);
+	if (s && !kref_get_unless_zero(&s->refcount))
+		s = NULL;
+	rcu_read_unlock();
+
+	return s;
+}
+
+/*
+ * Socket for a new peer from a userspace fd: the device's current socket
+ * when it is the same one, else hook it (the device must have no other).
+ * Returns a reference for the peer.
+ */
+struct ovs_sock *ovs_sock_attach_fd(struct ovs_dev *ovs, int fd,
+				    struct netlink_ext_ack *extack)
+{
+	struct ovs_sock *cur, *s;
+	struct socket *sock;
+	int ret, tries = 0;
+
+	sock = sockfd_lookup(fd, &ret);
+	if (!sock) {
+		NL_SET_ERR_MSG_MOD(extack, "socket fd is not an open socket");
+		return ERR_PTR(ret);
+	}
+
+	if (sock->sk->sk_protocol != IPPROTO_UDP ||
+	    sock->sk->sk_type != SOCK_DGRAM ||
+	    (sock->sk->sk_family != AF_INET && sock->sk->sk_family != AF_INET6)) {
+		NL_SET_ERR_MSG_MOD(extack, "socket is not an IPv4/IPv6 UDP socket");
+		ret = -EPROTONOSUPPORT;
+		goto err_put;
+	}
+
+retry:
+	mutex_lock(&ovs->sock_mutex);
+	if (READ_ONCE(ovs->dead)) {
+		NL_SET_ERR_MSG_MOD(extack, "device is being deleted");
+		ret = -ENODEV;
+		goto err_unlock;
+	}
+
+	cur = rcu_dereference_protected(ovs->sock,
+					lockdep_is_held(&ovs->sock_mutex));
+	if (cur && kref_get_unless_zero(&cur->refcount)) {
+		if (cur->sock->sk == sock->sk) {
+			mutex_unlock(&ovs->sock_mutex);
+			sockfd_put(sock);
+			return cur;
+		}
+		mutex_unlock(&ovs->sock_mutex);
+		ovs_sock_put(cur);
+		NL_SET_ERR_MSG_MOD(extack, "device already uses another UDP socket");
+		ret = -EBUSY;
+		goto err_put;
+	}
+
+	if (cur || rcu_access_pointer(sock->sk->sk_user_data) ||
+	    udp_sk(sock->sk)->encap_type) {
+		/* possibly our own previous hook, still being released */
+		mutex_unlock(&ovs->sock_mutex);
+		if (tries++ < 2) {
+			flush_workqueue(ovs_wq);
+			goto retry;
+		}
+		NL_SET_ERR_MSG_MOD(extack, "socket is in use by another tunnel");
+		ret = -EBUSY;
+		goto err_put;
+	}
+
+	s = ovs_sock_hook(ovs, sock, false);
+	if (!s) {
+		NL_SET_ERR_MSG_MOD(extack, "out of memory");
+		ret = -ENOMEM;
+		goto err_unlock;
+	}
+	/* not a reference: cleared by the release of @s */
+	rcu_assign_pointer(ovs->sock, s);
+	mutex_unlock(&ovs->sock_mutex);
+	return s;
+
+err_unlock:
+	mutex_unlock(&ovs->sock_mutex);
+err_put:
+	sockfd_put(sock);
+	return ERR_PTR(ret);
+}
+
+/* static mode: a device-owned socket bound to @port */
+int ovs_sock_listen(struct ovs_dev *ovs, u16 port, u8 family,
+		    struct netlink_ext_ack *extack)
+{
+	struct udp_port_cfg cfg = {
+		.local_udp_port = htons(port),
+	};
+	struct socket *sock;
+	struct ovs_sock *s;
+	int ret;
+
+	if (family == AF_INET) {
+		cfg.family = AF_INET;
+		cfg.local_ip.s_addr = htonl(INADDR_ANY);
+	} else if (family == AF_INET6 || !family) {
+		cfg.family = AF_INET6;
+		cfg.local_ip6 = in6addr_any;
+		cfg.ipv6_v6only = 0;
+	} else {
+		NL_SET_ERR_MSG_MOD(extack, "listen family must be AF_INET or AF_INET6");
+		return -EAFNOSUPPORT;
+	}
+
+	mutex_lock(&ovs->sock_mutex);
+	if (READ_ONCE(ovs->dead)) {
+		NL_SET_ERR_MSG_MOD(extack, "device is being deleted");
+		ret = -ENODEV;
+		goto unlock;
+	}
+	if (rcu_access_pointer(ovs->sock)) {
+		NL_SET_ERR_MSG_MOD(extack, "device already has a UDP socket");
+		ret = -EBUSY;
+		goto unlock;
+	}
+
+	if (cfg.family == AF_INET)
+		ret = udp_sock_create4(dev_net(ovs->dev), &cfg, &sock);
+	else
+		ret = udp_sock_create6(dev_net(ovs->dev), &cfg, &sock);
+	if (ret) {
+		NL_SET_ERR_MSG_MOD(extack, "cannot create/bind the UDP socket");
+		goto unlock;
+	}
+
+	s = ovs_sock_hook(ovs, sock, true);
+	if (!s) {
+		udp_tunnel_sock_release(sock);
+		NL_SET_ERR_MSG_MOD(extack, "out of memory");
+		ret = -ENOMEM;
+		goto unlock;
+	}
+	rcu_assign_pointer(ovs->sock, s);
+	ovs->owned_sock = s;
+	ovs->listen_port = port;
+	ret = 0;
+unlock:
+	mutex_unlock(&ovs->sock_mutex);
+	return ret;
+}
+
+/* drop the device's reference on its owned socket */
+void ovs_sock_unlisten(struct ovs_dev *ovs)
+{
+	struct ovs_sock *s;
+
+	mutex_lock(&ovs->sock_mutex);
+	s = ovs->owned_sock;
+	ovs->owned_sock = NULL;
+	ovs->listen_port = 0;
+	if (s && rcu_access_pointer(ovs->sock) == s)
+		RCU_INIT_POINTER(ovs->sock, NULL);
+	mutex_unlock(&ovs->sock_mutex);
+
+	if (s)
+		ovs_sock_put(s);
+}
+
+/* ------------------------------------------------------------------- TX */
+
+static int ovs_udp4_send(struct ovs_peer *peer, struct ovs_bind *bind,
+			 struct sock *sk, struct sk_buff *skb)
+{
+	struct net_device *dev = peer->ovs->dev;
+	struct flowi4 fl = {
+		.saddr = bind->local.ipv4,
+		.daddr = bind->remote.in4.sin_addr.s_addr,
+		.fl4_sport = inet_sk(sk)->inet_sport,
+		.fl4_dport = bind->remote.in4.sin_port,
+		.flowi4_proto = IPPROTO_UDP,
+		.flowi4_mark = sk->sk_mark,
+		.flowi4_oif = sk->sk_bound_dev_if,
+	};
+	struct rtable *rt;
+
+	rt = dst_cache_get_ip4(&peer->dst_cache, &fl.saddr);
+	if (!rt) {
+		rt = ip_route_output_flow(sock_net(sk), &fl, sk);
+		if (IS_ERR(rt) && fl.saddr) {
+			/* the local address went away: let routing pick one */
+			fl.saddr = 0;
+			rt = ip_route_output_flow(sock_net(sk), &fl, sk);
+		}
+		if (IS_ERR(rt))
+			return -EHOSTUNREACH;
+		dst_cache_set_ip4(&peer->dst_cache, &rt->dst, fl.saddr);
+	}
+
+	if (unlikely(rt->dst.dev == dev)) {
+		ip_rt_put(rt);
+		return -ELOOP;
+	}
+
+	skb->dev = dev;
+	udp_tunnel_xmit_skb(rt, sk, skb, fl.saddr, fl.daddr, 0,
+			    ip4_dst_hoplimit(&rt->dst), 0, fl.fl4_sport,
+			    fl.fl4_dport, !net_eq(sock_net(sk), dev_net(dev)),
+			    sk->sk_no_check_tx);
+	return 0;
+}
+
+#if IS_ENABLED(CONFIG_IPV6)
+static int ovs_udp6_send(struct ovs_peer *peer, struct ovs_bind *bind,
+			 struct sock *sk, struct sk_buff *skb)
+{
+	struct net_device *dev = peer->ovs->dev;
+	struct flowi6 fl = {
+		.saddr = bind->local.ipv6,
+		.daddr = bind->remote.in6.sin6_addr,
+		.fl6_sport = inet_sk(sk)->inet_sport,
+		.fl6_dport = bind->remote.in6.sin6_port,
+		.flowi6_proto = IPPROTO_UDP,
+		.flowi6_mark = sk->sk_mark,
+		.flowi6_oif = bind->remote.in6.sin6_scope_id ?: sk->sk_bound_dev_if,
+	};
+	struct dst_entry *dst;
+
+	if (sk->sk_family != AF_INET6)
+		return -EAFNOSUPPORT;
+
+	dst = dst_cache_get_ip6(&peer->dst_cache, &fl.saddr);
+	if (!dst) {
+		dst = ipv6_stub->ipv6_dst_lookup_flow(sock_net(sk), sk, &fl, NULL);
+		if (IS_ERR(dst) && !ipv6_addr_any(&fl.saddr)) {
+			fl.saddr = in6addr_any;
+			dst = ipv6_stub->ipv6_dst_lookup_flow(sock_net(sk), sk,
+							      &fl, NULL);
+		}
+		if (IS_ERR(dst))
+			return -EHOSTUNREACH;
+		dst_cache_set_ip6(&peer->dst_cache, dst, &fl.saddr);
+	}
+
+	if (unlikely(dst->dev == dev)) {
+		dst_release(dst);
+		return -ELOOP;
+	}
+
+	skb->dev = dev;
+	udp_tunnel6_xmit_skb(dst, sk, skb, dev, &fl.saddr, &fl.daddr, 0,
+			     ip6_dst_hoplimit(dst), 0, fl.fl6_sport,
+			     fl.fl6_dport, udp_get_no_check6_tx(sk));
+	return 0;
+}
+#endif
+
+/* send an encrypted packet (skb->data at the OpenVPN header) to @peer */
+void ovs_udp_send(struct ovs_peer *peer, struct sk_buff *skb)
+{
+	struct sock *sk = peer->sock->sock->sk;
+	unsigned int len = skb->len;
+	struct ovs_bind *bind;
+	int ret = -EAFNOSUPPORT;
+
+	skb->ip_summed = CHECKSUM_NONE;
+	skb_reset_inner_headers(skb);
+
+	rcu_read_lock();
+	bind = rcu_dereference(peer->bind);
+	if (unlikely(!bind)) {
+		ret = -EDESTADDRREQ;
+	} else if (bind->remote.family == AF_INET) {
+		ret = ovs_udp4_send(peer, bind, sk, skb);
+#if IS_ENABLED(CONFIG_IPV6)
+	} else if (bind->remote.family == AF_INET6) {
+		ret = ovs_udp6_send(peer, bind, sk, skb);
+#endif
+	}
+	rcu_read_unlock();
+
+	if (unlikely(ret)) {
+		ovs_stats_drop(peer->ovs, peer, ret == -ELOOP ?
+			       OVPN_SC_DROP_REASON_LOOP : OVPN_SC_DROP_REASON_XMIT);
+		kfree_skb(skb);
+		return;
+	}
+
+	ovs_stats_peer_add(peer, OVS_CTR_LINK_TX_BYTES, len);
+	WRITE_ONCE(peer->last_sent, jiffies);
+}
