@@ -144,14 +144,20 @@ class Guest:
             f"ip -6 addr add {s.lan_ipv6}/64 dev lan0 nodad"
         )
 
-    def stop(self, timeout: float = 20.0) -> None:
+    def request_poweroff(self) -> None:
+        """Ask the guest to power off, without waiting."""
+        if self.pid() is not None:
+            self._ssh(["systemctl", "poweroff", "--no-block"], connect_timeout=3, timeout=10)
+        self._close_master()
+
+    def stop(self, timeout: float = 20.0, *, requested: bool = False) -> None:
         """Power off cleanly; force it if the guest does not go in time."""
         pid = self.pid()
         if pid is None:
             self._close_master()
             return
-        self._ssh(["systemctl", "poweroff", "--no-block"], connect_timeout=3, timeout=10)
-        self._close_master()
+        if not requested:
+            self.request_poweroff()
         if not _wait_gone(pid, timeout):
             log(f"{self.name}: no clean poweroff in {timeout:.0f} s, sending SIGTERM")
             _kill(pid, signal.SIGTERM)

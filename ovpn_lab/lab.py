@@ -11,7 +11,6 @@ import json
 import shutil
 import signal
 import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -50,10 +49,10 @@ class Lab:
         return [g for g in self.guests() if g.pid() is not None]
 
     def up(self, count: int = 1, *, cpus: int = 2, memory_mb: int = 1536,
-           cpu_model: str = "max") -> list[Guest]:
-        """Boot `count` guests (reusing the lab if it already runs that many)."""
+           cpu_model: str = "max", fresh: bool = False) -> list[Guest]:
+        """Boot `count` guests; unless `fresh`, reuse the lab if it runs that many."""
         live = self.running()
-        if live and len(live) == len(self.guests()) and len(live) >= count:
+        if not fresh and live and len(live) == len(self.guests()) and len(live) >= count:
             log(f"lab {self.name}: {len(live)} guest(s) already up")
             return live[:count]
         if self.dir.exists():
@@ -87,10 +86,9 @@ class Lab:
         """Stop every guest and the switch; remove the run state."""
         guests = self.guests()
         for g in guests:  # ask all to power off first, then wait for each
-            if g.pid() is not None:
-                g._ssh(["systemctl", "poweroff", "--no-block"], connect_timeout=3, timeout=10)
+            g.request_poweroff()
         for g in guests:
-            g.stop()
+            g.stop(requested=True)
         self._stop_switch()
         if self.dir.exists():
             shutil.rmtree(self.dir, ignore_errors=True)
@@ -117,10 +115,3 @@ class Lab:
 
 def all_labs() -> list[Lab]:
     return [Lab(d.name) for d in paths.all_run_dirs()]
-
-
-def stray_qemu() -> list[str]:
-    """QEMU processes started by any lab that are still alive (for leak checks)."""
-    out = subprocess.run(["pgrep", "-af", "qemu-system-x86_64 -name ovpn-lab-"],
-                         capture_output=True, text=True, check=False).stdout
-    return [line for line in out.splitlines() if line.strip()]

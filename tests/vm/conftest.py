@@ -42,7 +42,7 @@ def image() -> Image:
 def lab(image: Image) -> Iterator[Lab]:
     lab = Lab(os.environ.get("OVPN_LAB_NAME", "pytest"))
     t0 = time.monotonic()
-    lab.up(2)
+    lab.up(2, fresh=True)
     TIMINGS["boot of 2 guests to SSH (parallel)"] = f"{time.monotonic() - t0:.1f} s"
     try:
         yield lab
