@@ -11,6 +11,7 @@
 
 #include <linux/version.h>
 #include <linux/netdevice.h>
+#include <net/inet_sock.h>
 
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
 #include <net/gso.h>	/* skb_gso_segment() moved here in 6.5 */
@@ -21,6 +22,25 @@
 #else
 #include <asm/unaligned.h>
 #endif
+
+/* 6.6 moved inet_sock's mc_loop bitfield into inet->inet_flags */
+static inline bool ovs_compat_mc_loop(struct sock *sk)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0)
+	return inet_test_bit(MC_LOOP, sk);
+#else
+	return inet_sk(sk)->mc_loop;
+#endif
+}
+
+static inline void ovs_compat_set_mc_loop(struct sock *sk, bool on)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0)
+	inet_assign_bit(MC_LOOP, sk, on);
+#else
+	inet_sk(sk)->mc_loop = on;
+#endif
+}
 
 /* 6.12 turned NETIF_F_LLTX into the dev->lltx private flag */
 static inline void ovs_compat_set_lltx(struct net_device *dev)

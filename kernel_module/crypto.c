@@ -340,8 +340,7 @@ int ovs_encrypt(struct ovs_peer *peer, struct ovs_key *key,
 	struct sk_buff *trailer;
 	struct ovs_cctx *ctx;
 	int nfrags, n, ret;
-	__be32 *pid;
-	u8 *op;
+	u8 *op, *pid;
 
 	*ctxp = NULL;
 	payload_len = skb->len;
@@ -370,14 +369,14 @@ int ovs_encrypt(struct ovs_peer *peer, struct ovs_key *key,
 		aad_off = OVS_V1_HDR_SIZE;
 		aad_len = OVS_PKTID_SIZE;
 	} else {
-		*(__be32 *)op = htonl((ovs_op_byte(OVS_OP_DATA_V2, key->key_id) << 24) |
-				      (peer->id & OVS_PEER_ID_MASK));
+		put_unaligned_be32((ovs_op_byte(OVS_OP_DATA_V2, key->key_id) << 24) |
+				   (peer->id & OVS_PEER_ID_MASK), op);
 		/* AAD of V2: opcode, peer-id and packet-id */
 		aad_off = 0;
 		aad_len = OVS_V2_HDR_SIZE + OVS_PKTID_SIZE;
 	}
-	pid = (__be32 *)(op + hdr_len);
-	*pid = htonl(pktid);
+	pid = op + hdr_len;
+	put_unaligned_be32(pktid, pid);
 
 	ctx->skb = skb;
 	ctx->peer = peer;

@@ -23,6 +23,7 @@
 #include <net/udp.h>
 #include <net/udp_tunnel.h>
 
+#include "compat.h"
 #include "io.h"
 #include "main.h"
 #include "peer.h"
@@ -53,8 +54,9 @@ static void ovs_sock_release_work(struct work_struct *work)
 		udp_sk(sk)->encap_destroy = NULL;
 		udp_sk(sk)->encap_type = 0;
 		rcu_assign_sk_user_data(sk, NULL);
-		if (sk->sk_family == AF_INET)
-			inet_dec_convert_csum(sk);
+		/* setup_udp_tunnel_sock() incremented it and cleared mc_loop */
+		inet_dec_convert_csum(sk);
+		ovs_compat_set_mc_loop(sk, s->saved_mc_loop);
 		release_sock(sk);
 		/* no encap_rcv may still look at @s */
 		synchronize_net();
@@ -97,6 +99,7 @@ static struct ovs_sock *ovs_sock_hook(struct ovs_dev *ovs, struct socket *sock,
 	INIT_WORK(&s->release_work, ovs_sock_release_work);
 	dev_hold(ovs->dev);
 
+	s->saved_mc_loop = ovs_compat_mc_loop(sock->sk);
 	cfg.sk_user_data = s;
 	setup_udp_tunnel_sock(sock_net(sock->sk), sock, &cfg);
 	return s;

@@ -20,6 +20,7 @@ struct ovs_peer;
  * @ovs: the device (net_device reference held)
  * @refcount: peers using it, plus the device for an owned socket
  * @owned: created by the device (static mode), not by userspace
+ * @saved_mc_loop: multicast loopback setting to give back to userspace
  * @release_work: unhooks, waits a grace period and releases
  */
 struct ovs_sock {
@@ -27,6 +28,7 @@ struct ovs_sock {
 	struct ovs_dev *ovs;
 	struct kref refcount;
 	bool owned;
+	bool saved_mc_loop;
 	struct work_struct release_work;
 };
 
