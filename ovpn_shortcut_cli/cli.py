@@ -1,0 +1,369 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""ovpn-shortcut: show and change ovpn-shortcut devices, peers, keys and iroutes.
+
+  ovpn-shortcut show [DEV]
+  ovpn-shortcut dev add DEV [--mode p2p|mp] [--listen-port N] | dev del DEV
+  ovpn-shortcut dev set DEV --listen-port N [--family inet|inet6]
+  ovpn-shortcut peer add DEV ID [--remote HOST:PORT] [--bind HOST:PORT | --fd N]
+                [--vpn-ipv4 A] [--vpn-ipv6 A] [--local-ip A] [--data-v1]
+  ovpn-shortcut peer set DEV ID --keepalive-interval S --keepalive-timeout S
+  ovpn-shortcut peer del DEV ID | peer get DEV [ID]
+  ovpn-shortcut key add DEV ID --slot primary|secondary --key-id K --cipher ALG
+                --encrypt-key HEX --encrypt-nonce HEX --decrypt-key HEX --decrypt-nonce HEX
+  ovpn-shortcut key swap DEV ID | key del DEV ID --slot primary|secondary
+  ovpn-shortcut iroute add|del DEV ID PREFIX/LEN
+  ovpn-shortcut watch [--count N] [--timeout S]
+
+`--json` (before or after the command) prints machine-readable output.  Errors
+exit with status 1 and show errno and the kernel's extack message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+from collections.abc import Callable
+from typing import Any
+
+if __package__:
+    from . import load_client
+else:  # pragma: no cover - imported as a plain module
+    from ovpn_shortcut_cli import load_client
+
+nl = load_client()
+
+Handler = Callable[[argparse.Namespace], Any]
+
+
+# ---------------------------------------------------------------- output helpers
+
+
+def _human_bytes(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def _drops_text(drops: Any) -> str:
+    nonzero = drops.nonzero()
+    if not nonzero:
+        return "0"
+    return f"{drops.total} (" + ", ".join(f"{k} {v}" for k, v in nonzero.items()) + ")"
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                     for r in rows)
+
+
+def _opt(value: Any) -> str:
+    return "-" if value is None or value == "" else str(value)
+
+
+def format_peers(peers: list[Any]) -> str:
+    rows = [["PEER", "REMOTE", "VPN-IPV4", "VPN-IPV6", "KEEPALIVE", "KEYS P/S",
+             "VPN RX/TX", "LINK RX/TX", "DROPS"]]
+    for p in peers:
+        c = p.counters
+        rows.append([
+            str(p.peer_id), _opt(p.remote), _opt(p.vpn_ipv4), _opt(p.vpn_ipv6),
+            f"{p.keepalive_interval}/{p.keepalive_timeout}",
+            f"{_opt(p.primary_key_id)}/{_opt(p.secondary_key_id)}",
+            f"{_human_bytes(c.vpn_rx_bytes)}/{_human_bytes(c.vpn_tx_bytes)}",
+            f"{_human_bytes(c.link_rx_bytes)}/{_human_bytes(c.link_tx_bytes)}",
+            _drops_text(p.drops),
+        ])
+    text = _table(rows)
+    for p in peers:
+        if p.iroutes:
+            text += f"\n  peer {p.peer_id} iroutes: " + ", ".join(p.iroutes)
+    return text
+
+
+def format_device(dev: Any) -> str:
+    c = dev.counters
+    mode = nl.enum_name(dev.mode) if isinstance(dev.mode, int) and dev.mode in (0, 1) else dev.mode
+    return "\n".join([
+        f"{dev.ifname or '?'} (ifindex {dev.ifindex}): mode {mode}, "
+        f"listen-port {dev.listen_port or '-'}, peers {dev.peers}",
+        f"  vpn  rx {_human_bytes(c.vpn_rx_bytes)} {c.vpn_rx_packets} pkts, "
+        f"tx {_human_bytes(c.vpn_tx_bytes)} {c.vpn_tx_packets} pkts",
+        f"  link rx {_human_bytes(c.link_rx_bytes)} {c.link_rx_packets} pkts, "
+        f"tx {_human_bytes(c.link_tx_bytes)} {c.link_tx_packets} pkts",
+        f"  userspace-packets {dev.userspace_packets}, keepalive rx {dev.keepalive_rx} "
+        f"tx {dev.keepalive_tx}",
+        f"  drops {_drops_text(dev.drops)}",
+    ])
+
+
+def format_event(ev: Any) -> str:
+    base = f"{ev.event} ifindex {ev.ifindex} peer {ev.peer_id}"
+    if isinstance(ev, nl.PeerDeleted):
+        reason = nl.enum_name(ev.reason) if isinstance(ev.reason, nl.DelPeerReason) else ev.reason
+        return f"{base} reason {reason}"
+    if isinstance(ev, nl.PeerFloated):
+        return f"{base} remote {_opt(ev.remote)}"
+    return f"{base} key-id {_opt(ev.key_id)} tx-pktid {_opt(ev.tx_pktid)}"
+
+
+def emit(args: argparse.Namespace, data: Any, text: str | None) -> None:
+    if args.json:
+        print(json.dumps(nl.to_jsonable(data), sort_keys=True))
+    elif text:
+        print(text)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_show(args: argparse.Namespace) -> None:
+    if args.dev is not None:
+        targets = [nl.ifindex_of(args.dev)]
+    else:
+        targets = [ifindex for ifindex, _name, _mode in nl.list_devices()]
+    out = []
+    with nl.OvpnShortcut() as ovs:
+        for ifindex in targets:
+            out.append({"device": ovs.get_dev(ifindex), "peers": ovs.dump_peers(ifindex)})
+    text = "\n\n".join(format_device(d["device"]) + "\n" + format_peers(d["peers"])
+                       for d in out)
+    emit(args, {"devices": out}, text or "no ovpn-shortcut devices")
+
+
+def cmd_dev_add(args: argparse.Namespace) -> None:
+    ifindex = nl.create_device(args.dev, nl.parse_enum(nl.Mode, args.mode), args.listen_port)
+    emit(args, {"ok": True, "ifname": args.dev, "ifindex": ifindex}, None)
+
+
+def cmd_dev_del(args: argparse.Namespace) -> None:
+    nl.delete_device(args.dev)
+    emit(args, {"ok": True}, None)
+
+
+def cmd_dev_set(args: argparse.Namespace) -> None:
+    family = {"inet": socket.AF_INET, "inet6": socket.AF_INET6, None: None}[args.family]
+    with nl.OvpnShortcut() as ovs:
+        ovs.set_dev(args.dev, args.listen_port, family)
+    emit(args, {"ok": True}, None)
+
+
+def _bound_socket(text: str) -> socket.socket:
+    ep = nl.Endpoint.parse(text)
+    family = socket.AF_INET6 if ":" in ep.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.bind((ep.host, ep.port))
+    return sock
+
+
+def cmd_peer_add(args: argparse.Namespace) -> None:
+    remote = nl.Endpoint.parse(args.remote) if args.remote else None
+    sock = _bound_socket(args.bind) if args.bind else None
+    fd = sock.fileno() if sock is not None else args.fd
+    try:
+        with nl.OvpnShortcut() as ovs:
+            ovs.new_peer(args.dev, args.peer_id, remote, socket_fd=fd, vpn_ipv4=args.vpn_ipv4,
+                         vpn_ipv6=args.vpn_ipv6, local_ip=args.local_ip, data_v1=args.data_v1)
+    finally:
+        if sock is not None:
+            sock.close()  # the kernel holds its own reference
+    emit(args, {"ok": True}, None)
+
+
+def cmd_peer_set(args: argparse.Namespace) -> None:
+    with nl.OvpnShortcut() as ovs:
+        ovs.set_peer(args.dev, args.peer_id, args.keepalive_interval, args.keepalive_timeout)
+    emit(args, {"ok": True}, None)
+
+
+def cmd_peer_del(args: argparse.Namespace) -> None:
+    with nl.OvpnShortcut() as ovs:
+        ovs.del_peer(args.dev, args.peer_id)
+    emit(args, {"ok": True}, None)
+
+
+def cmd_peer_get(args: argparse.Namespace) -> None:
+    with nl.OvpnShortcut() as ovs:
+        if args.peer_id is None:
+            peers = ovs.dump_peers(args.dev)
+            emit(args, {"peers": peers}, format_peers(peers))
+        else:
+            peer = ovs.get_peer(args.dev, args.peer_id)
+            emit(args, {"peer": peer}, format_peers([peer]))
+
+
+def _hex(text: str) -> bytes:
+    return bytes.fromhex(text.replace(":", ""))
+
+
+def cmd_key_add(args: argparse.Namespace) -> None:
+    key = nl.Key(
+        peer_id=args.peer_id, slot=nl.parse_enum(nl.KeySlot, args.slot), key_id=args.key_id,
+        cipher=nl.parse_enum(nl.CipherAlg, args.cipher),
+        encrypt=nl.KeyDir(_hex(args.encrypt_key), _hex(args.encrypt_nonce)),
+        decrypt=nl.KeyDir(_hex(args.decrypt_key), _hex(args.decrypt_nonce)),
+    )
+    with nl.OvpnShortcut() as ovs:
+        ovs.new_key(args.dev, key)
+    emit(args, {"ok": True}, None)
+
+
+def cmd_key_swap(args: argparse.Namespace) -> None:
+    with nl.OvpnShortcut() as ovs:
+        ovs.swap_keys(args.dev, args.peer_id)
+    emit(args, {"ok": True}, None)
+
+
+def cmd_key_del(args: argparse.Namespace) -> None:
+    with nl.OvpnShortcut() as ovs:
+        ovs.del_key(args.dev, args.peer_id, nl.parse_enum(nl.KeySlot, args.slot))
+    emit(args, {"ok": True}, None)
+
+
+def cmd_iroute(args: argparse.Namespace) -> None:
+    with nl.OvpnShortcut() as ovs:
+        if args.action == "add":
+            ovs.new_iroute(args.dev, args.peer_id, args.prefix)
+        else:
+            ovs.del_iroute(args.dev, args.peer_id, args.prefix)
+    emit(args, {"ok": True}, None)
+
+
+def cmd_watch(args: argparse.Namespace) -> None:
+    with nl.OvpnShortcut() as ovs, ovs.listen() as listener:
+        if args.ready:
+            print(json.dumps({"ready": True}) if args.json else "watching", flush=True)
+        for ev in listener.events(timeout=args.timeout, count=args.count):
+            emit(args, ev, format_event(ev))
+            sys.stdout.flush()
+
+
+# ---------------------------------------------------------------- argument parsing
+
+
+def _common() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                   help="machine-readable output")
+    return p
+
+
+def _sub(parent: Any, name: str, handler: Handler, help_text: str,
+         common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p = parent.add_parser(name, help=help_text, parents=[common])
+    p.set_defaults(handler=handler)
+    return p
+
+
+def _dev_peer(p: argparse.ArgumentParser, peer_optional: bool = False) -> None:
+    p.add_argument("dev", help="device name or ifindex")
+    if peer_optional:
+        p.add_argument("peer_id", type=int, nargs="?", help="peer-id (all peers if omitted)")
+    else:
+        p.add_argument("peer_id", type=int, help="peer-id")
+
+
+def _add_dev_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    dev = sub.add_parser("dev", help="devices").add_subparsers(dest="action", required=True)
+    p = _sub(dev, "add", cmd_dev_add, "create a device (rtnetlink)", common)
+    p.add_argument("dev")
+    p.add_argument("--mode", default="p2p", choices=["p2p", "mp"])
+    p.add_argument("--listen-port", type=int)
+    p = _sub(dev, "del", cmd_dev_del, "delete a device", common)
+    p.add_argument("dev")
+    p = _sub(dev, "set", cmd_dev_set, "open (N>0) or close (0) the device-owned socket",
+             common)
+    p.add_argument("dev")
+    p.add_argument("--listen-port", type=int, required=True)
+    p.add_argument("--family", choices=["inet", "inet6"])
+
+
+def _add_peer_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    peer = sub.add_parser("peer", help="peers").add_subparsers(dest="action", required=True)
+    p = _sub(peer, "add", cmd_peer_add, "add a peer", common)
+    _dev_peer(p)
+    p.add_argument("--remote", help="HOST:PORT or [HOST6]:PORT of the peer")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--bind", help="open a UDP socket bound to HOST:PORT and hand it over")
+    src.add_argument("--fd", type=int, help="hand over this UDP socket fd")
+    p.add_argument("--vpn-ipv4")
+    p.add_argument("--vpn-ipv6")
+    p.add_argument("--local-ip")
+    p.add_argument("--data-v1", action="store_true")
+    p = _sub(peer, "set", cmd_peer_set, "set keepalive", common)
+    _dev_peer(p)
+    p.add_argument("--keepalive-interval", "--interval", type=int, required=True)
+    p.add_argument("--keepalive-timeout", "--timeout", type=int, required=True)
+    p = _sub(peer, "del", cmd_peer_del, "delete a peer", common)
+    _dev_peer(p)
+    p = _sub(peer, "get", cmd_peer_get, "one peer or all peers", common)
+    _dev_peer(p, peer_optional=True)
+
+
+def _add_key_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    key = sub.add_parser("key", help="keys").add_subparsers(dest="action", required=True)
+    p = _sub(key, "add", cmd_key_add, "install a key in a slot", common)
+    _dev_peer(p)
+    p.add_argument("--slot", default="primary", choices=["primary", "secondary"])
+    p.add_argument("--key-id", type=int, default=0)
+    p.add_argument("--cipher", default="aes-gcm",
+                   choices=["none", "aes-gcm", "chacha20-poly1305"])
+    for name in ("--encrypt-key", "--encrypt-nonce", "--decrypt-key", "--decrypt-nonce"):
+        p.add_argument(name, required=True, help="hex")
+    p = _sub(key, "swap", cmd_key_swap, "swap primary and secondary", common)
+    _dev_peer(p)
+    p = _sub(key, "del", cmd_key_del, "delete the key of a slot", common)
+    _dev_peer(p)
+    p.add_argument("--slot", required=True, choices=["primary", "secondary"])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(prog="ovpn-shortcut", description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = _sub(sub, "show", cmd_show, "devices, peers, counters and drops", common)
+    p.add_argument("dev", nargs="?", help="device name or ifindex (all if omitted)")
+    _add_dev_commands(sub, common)
+    _add_peer_commands(sub, common)
+    _add_key_commands(sub, common)
+    p = _sub(sub, "iroute", cmd_iroute, "route a prefix to a peer", common)
+    p.add_argument("action", choices=["add", "del"])
+    _dev_peer(p)
+    p.add_argument("prefix", help="e.g. 10.9.0.0/24 or fd00:1::/64")
+    p = _sub(sub, "watch", cmd_watch, "print peer notifications as they come", common)
+    p.add_argument("--count", type=int, help="stop after N events")
+    p.add_argument("--timeout", type=float, help="stop after S seconds without an event")
+    p.add_argument("--ready", action="store_true",
+                   help="print a line once subscribed (for scripts)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except nl.OvpnShortcutError as exc:
+        if args.json:
+            print(json.dumps({"error": exc.as_dict()}, sort_keys=True))
+        else:
+            print(f"ovpn-shortcut: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as exc:
+        if args.json:
+            print(json.dumps({"error": {"message": str(exc)}}))
+        else:
+            print(f"ovpn-shortcut: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
