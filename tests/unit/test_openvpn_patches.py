@@ -1,0 +1,153 @@
+"""The OpenVPN patch series and its build script, checked without a guest."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ovpn_lab import paths
+
+FILES = paths.REPO_ROOT / "roles" / "ovpn_shortcut" / "files"
+PATCHES = FILES / "openvpn-patches"
+SCRIPT = FILES / "build_openvpn_deb.py"
+SPEC = paths.REPO_ROOT / "kernel_module" / "ovpn-shortcut.yaml"
+
+
+def series() -> list[str]:
+    lines = [ln.split("#", 1)[0].strip() for ln in (PATCHES / "series").read_text().splitlines()]
+    return [ln for ln in lines if ln]
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("build_openvpn_deb", SCRIPT)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_series_lists_exactly_the_patch_files():
+    names = series()
+    assert names, "empty series"
+    assert len(names) == len(set(names)), "a patch is listed twice"
+    present = sorted(p.name for p in PATCHES.iterdir() if p.name != "series")
+    assert sorted(names) == present
+    assert names == sorted(names), "series order must follow the NNNN- numbering"
+    for i, n in enumerate(names, 1):
+        assert re.fullmatch(rf"{i:04d}-[a-z0-9-]+\.patch", n), n
+
+
+@pytest.mark.parametrize("name", series())
+def test_patch_has_dep3_header(name):
+    text = (PATCHES / name).read_text()
+    header, sep, body = text.partition("\n---\n")
+    assert sep, f"{name}: no '---' line between the DEP-3 header and the diff"
+    fields: dict[str, str] = {}
+    key = ""
+    for line in header.splitlines():
+        if line.startswith((" ", "\t")):
+            assert key, f"{name}: continuation line before any field"
+            fields[key] += "\n" + line
+            continue
+        key, colon, value = line.partition(":")
+        assert colon, f"{name}: not a DEP-3 field: {line!r}"
+        fields[key] = value.strip()
+    for required in ("Description", "Author", "Forwarded"):
+        assert fields.get(required), f"{name}: no {required}"
+    assert fields["Forwarded"] == "not-needed"
+    # a one-line summary and a long description explaining the hunks
+    assert len(fields["Description"].splitlines()) >= 3
+    # the diff itself: -p1 paths into the openvpn source
+    diffs = re.findall(r"^\+\+\+ b/(\S+)", body, re.M)
+    assert diffs, f"{name}: no diff"
+    assert all(d.startswith("src/openvpn/") for d in diffs), diffs
+    # every file touched is named in the description
+    for d in diffs:
+        assert Path(d).name in fields["Description"], f"{name}: {d} not explained"
+
+
+def _spec_ops_and_attrs() -> tuple[dict[str, int], dict[str, int]]:
+    text = SPEC.read_text()
+    ops_text = text.split("operations:", 1)[1]
+    ops = re.findall(r"^    - (?:\{name: |name: )([a-z0-9-]+)", ops_text, re.M)
+    top = text.split("name: ovpn\n", 1)[1].split("  -\n", 1)[0]
+    attrs = re.findall(r"\{name: ([a-z0-9-]+),", top)
+    return {n: i for i, n in enumerate(ops)}, {n: i for i, n in enumerate(attrs)}
+
+
+def test_iroute_numbers_match_the_kernel_spec():
+    ops, attrs = _spec_ops_and_attrs()
+    text = "".join((PATCHES / n).read_text() for n in series())
+    assert f"OVPN_CMD_NEW_IROUTE = {ops['new-iroute']}," in text
+    assert f"OVPN_CMD_DEL_IROUTE = {ops['del-iroute']}," in text
+    assert f"OVPN_ATTR_IROUTE = {attrs['iroute']}," in text
+    assert ops["get-peer"] == 7 and attrs["get-peer"] == 8  # ovpn-dco-v2's numbering
+
+
+def test_names_match_the_kernel_module():
+    text = "".join((PATCHES / n).read_text() for n in series())
+    assert '+#define OVPN_NL_NAME "ovpn-shortcut"' in text
+    assert '+#define OVPN_DCO_LINK_KIND "ovpn-shortcut"' in text
+    assert '+#define OVPN_DCO_VERSION_PATH "/sys/module/ovpn_shortcut/version"' in text
+    assert re.search(r"^name: ovpn-shortcut$", SPEC.read_text(), re.M)
+
+
+def test_build_script_help():
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    for opt in ("--output-dir", "--work-dir", "--patches", "--suffix", "--print-source-version"):
+        assert opt in proc.stdout
+
+
+def test_build_script_parses_with_debian_python():
+    # the script must run with Debian 12's python3 (3.11) and the stdlib only
+    py = Path("/usr/bin/python3")
+    if not py.exists():
+        pytest.skip("no /usr/bin/python3")
+    proc = subprocess.run([str(py), "-m", "py_compile", str(SCRIPT)], capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    mod = load_script()
+    assert mod.read_series(PATCHES) == series()
+
+
+def test_deb_src_stanzas_mirror_deb_entries():
+    mod = load_script()
+    sources = [
+        {"types": "deb", "uris": "http://deb.debian.org/debian",
+         "suites": "bookworm bookworm-updates", "components": "main",
+         "signed-by": "/usr/share/keyrings/debian-archive-keyring.gpg"},
+        {"types": "deb", "uris": "http://deb.debian.org/debian-security",
+         "suites": "bookworm-security", "components": "main"},
+        {"types": "deb-src", "uris": "http://deb.debian.org/debian-security/",
+         "suites": "bookworm-security", "components": "main"},
+    ]
+    want = mod.wanted_src_stanzas(sources)
+    assert want == [{"types": "deb-src", "uris": "http://deb.debian.org/debian",
+                     "suites": "bookworm bookworm-updates", "components": "main",
+                     "signed-by": "/usr/share/keyrings/debian-archive-keyring.gpg"}]
+    text = mod.render_sources(want)
+    assert "Types: deb-src\nURIs: http://deb.debian.org/debian\n" in text
+    assert mod._deb822_stanzas(text) == want
+
+
+def test_changelog_bump(tmp_path):
+    mod = load_script()
+    tree = tmp_path / "openvpn-2.6.14"
+    (tree / "debian").mkdir(parents=True)
+    old = ("openvpn (2.6.14-0+deb12u2) bookworm-security; urgency=high\n\n  * fix\n\n"
+           " -- Someone <x@example.org>  Wed, 01 Jul 2026 22:20:55 +0200\n\n")
+    (tree / "debian" / "changelog").write_text(old)
+    new = mod.bump_changelog(tree, "+ovpnsc1", ["0001-a.patch"])
+    assert new == "2.6.14-0+deb12u2+ovpnsc1"
+    text = (tree / "debian" / "changelog").read_text()
+    assert text.startswith("openvpn (2.6.14-0+deb12u2+ovpnsc1) bookworm-security; urgency=")
+    assert text.endswith(old)
+    assert "  Wed, 01 Jul 2026 22:20:55 +0200\n\nopenvpn (2.6.14-0+deb12u2)" in text
