@@ -222,11 +222,11 @@ int ovs_udp_encap_recv(struct sock *sk, struct sk_buff *skb)
 		goto drop;
 	}
 
-	ovs_stats_peer_add(peer, OVS_CTR_LINK_RX_BYTES, skb->len);
-
 	/* transport addresses, for float, before the headers go */
 	ovs_skb_addrs(skb, &src, &dst);
 	__skb_pull(skb, off);
+	/* link bytes: the OpenVPN packet, as on TX */
+	ovs_stats_peer_add(peer, OVS_CTR_LINK_RX_BYTES, skb->len);
 
 	ret = ovs_decrypt(peer, key, skb, hdr_len, &src, &dst, &ctx);
 	if (unlikely(!ctx)) {

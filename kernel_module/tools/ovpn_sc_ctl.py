@@ -15,6 +15,7 @@ ovpn-shortcut.yaml, so this tool follows the spec.
   ovpn_sc_ctl.py get-peer DEV [--id N] ; get-dev DEV ; set-dev DEV --listen-port N
   ovpn_sc_ctl.py new-iroute|del-iroute DEV --id N --prefix A/LEN
   ovpn_sc_ctl.py monitor [--count N] [--timeout S]
+  ovpn_sc_ctl.py batch < FILE      one command per line, one process
 
 --bind makes the tool create a UDP socket bound there and pass its fd (the
 kernel keeps the socket after the tool exits), like OpenVPN does.
@@ -277,6 +278,23 @@ def link_add(args: argparse.Namespace) -> None:
     nl.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, payload)
 
 
+_SOCKETS: dict[str, socket.socket] = {}
+
+
+def bound_socket(hostport: str) -> socket.socket:
+    """One UDP socket per address, shared by every peer of one process."""
+    if hostport not in _SOCKETS:
+        host, _, port = hostport.rpartition(":")
+        host = host.strip("[]")
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+        if fam == socket.AF_INET6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        s.bind((host, int(port)))
+        _SOCKETS[hostport] = s
+    return _SOCKETS[hostport]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command")
@@ -307,6 +325,17 @@ def main(argv: list[str] | None = None) -> int:
                    help="extra attribute NEST:TYPE:HEX inside the command nest (tests)")
     a = p.parse_args(argv)
 
+    if a.command == "batch":
+        # one command per stdin line, in this process (sockets are shared)
+        rc = 0
+        for line in sys.stdin:
+            if line.strip() and not line.startswith("#"):
+                try:
+                    rc |= main(line.split())
+                except NlError as e:
+                    print(f"error: {e}", file=sys.stderr)
+                    rc |= 2
+        return rc
     if a.command == "link-add":
         link_add(a)
         return 0
@@ -320,14 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.remote:
             attrs.append(attr(sub("new_peer", "SOCKADDR_REMOTE"), sockaddr(a.remote)))
         if a.bind:
-            host, _, port = a.bind.rpartition(":")
-            host = host.strip("[]")
-            fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-            s = socket.socket(fam, socket.SOCK_DGRAM)
-            if fam == socket.AF_INET6:
-                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            s.bind((host, int(port)))
-            attrs.append(u32(sub("new_peer", "SOCKET"), s.fileno()))
+            attrs.append(u32(sub("new_peer", "SOCKET"), bound_socket(a.bind).fileno()))
         if a.vip4:
             attrs.append(attr(sub("new_peer", "IPV4"), ipaddress.ip_address(a.vip4).packed))
         if a.vip6:
