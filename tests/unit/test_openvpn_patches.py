@@ -151,3 +151,54 @@ def test_changelog_bump(tmp_path):
     assert text.startswith("openvpn (2.6.14-0+deb12u2+ovpnsc1) bookworm-security; urgency=")
     assert text.endswith(old)
     assert "  Wed, 01 Jul 2026 22:20:55 +0200\n\nopenvpn (2.6.14-0+deb12u2)" in text
+
+
+FAKE_BUILD = r'''#!/usr/bin/python3
+import sys, time
+from pathlib import Path
+args = sys.argv[1:]
+if "--print-source-version" in args:
+    print("2.6.14-0+deb12u2")
+    sys.exit(0)
+out = Path(args[args.index("--output-dir") + 1])
+out.mkdir(parents=True, exist_ok=True)
+with open(Path(__file__).with_name("calls"), "a") as fh:
+    fh.write("build\n")
+time.sleep(0.5)
+(out / "openvpn_2.6.14-0+deb12u2+ovpnsc1_amd64.deb").write_text("fake")
+'''
+
+
+def test_ensure_openvpn_debs_builds_once_and_caches(tmp_path, monkeypatch):
+    import threading
+
+    from ovpn_lab import openvpn_deb
+
+    fake = tmp_path / "files"
+    (fake / "openvpn-patches").mkdir(parents=True)
+    (fake / "openvpn-patches" / "series").write_text("0001-a.patch\n")
+    (fake / "openvpn-patches" / "0001-a.patch").write_text("a\n")
+    (fake / "build_openvpn_deb.py").write_text(FAKE_BUILD)
+    monkeypatch.setenv("OVPN_LAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(openvpn_deb, "SCRIPT", fake / "build_openvpn_deb.py")
+    monkeypatch.setattr(openvpn_deb, "PATCHES", fake / "openvpn-patches")
+
+    results: list[list[Path]] = []
+    threads = [threading.Thread(target=lambda: results.append(openvpn_deb.ensure_openvpn_debs()))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert (fake / "calls").read_text() == "build\n"  # parallel callers built once
+    assert len(results) == 3 and all(r == results[0] for r in results)
+    (deb,) = results[0]
+    assert deb.parent.parent == tmp_path / "cache" / "openvpn"
+    assert openvpn_deb.deb_version(deb) == "2.6.14-0+deb12u2+ovpnsc1"
+    key1 = deb.parent.name
+
+    # a changed patch means a new key and a new build
+    (fake / "openvpn-patches" / "0001-a.patch").write_text("b\n")
+    (deb2,) = openvpn_deb.ensure_openvpn_debs()
+    assert deb2.parent.name != key1
+    assert (fake / "calls").read_text() == "build\nbuild\n"

@@ -241,3 +241,24 @@ def test_client_iroute_subnet_passes_the_module(g1, g2, client):
                                   f"{_server_diag(g1)}")
     log = g1.run(f"cat {RUN}/server.log").stdout
     assert "cannot add iroute" not in log, log
+
+
+def test_tcp_server_falls_back_to_userspace(g1, installed, module_loaded, pki):
+    """Patch 0003: the module is UDP-only, so --proto tcp-server must not use DCO."""
+    pid, log, dev = f"{RUN}/tcp.pid", f"{RUN}/tcp.log", "ovpnsc1"
+    argv = [
+        "openvpn", "--daemon", "ovpnsc-tcp", "--log", log, "--writepid", pid, "--verb", "4",
+        "--dev", dev, "--dev-type", "tun", "--proto", "tcp-server", "--port", "1195",
+        "--server", "10.97.0.0", "255.255.255.0", "--topology", "subnet",
+        "--data-ciphers", "AES-256-GCM", "--ca", f"{RUN}/pki/ca.crt",
+        "--cert", f"{RUN}/pki/server.crt", "--key", f"{RUN}/pki/server.key", "--dh", "none",
+    ]
+    g1.run(f"rm -f {log}; {shlex.join(argv)} || {{ cat {log}; exit 1; }}")
+    try:
+        text = _wait_log(g1, log, pid, "Initialization Sequence Completed", 60)
+        assert "TCP transport disables data channel offload" in text, text
+        assert f"TUN/TAP device {dev} opened" in text, text
+        kind = json.loads(g1.run(f"ip -d -j link show {dev}").stdout)[0]["linkinfo"]["info_kind"]
+        assert kind == "tun"
+    finally:
+        _stop(g1, pid)
