@@ -11,6 +11,7 @@
  */
 
 #include <linux/slab.h>
+#include <linux/module.h>
 #include <crypto/aead.h>
 #include <uapi/linux/ovpn_shortcut.h>
 
@@ -19,6 +20,17 @@
 #include "io.h"
 #include "main.h"
 #include "peer.h"
+
+/* test knobs: exercise the asynchronous AEAD path and packet-id exhaustion */
+static bool debug_async_aead;
+module_param(debug_async_aead, bool, 0644);
+MODULE_PARM_DESC(debug_async_aead,
+		 "test only: submit every AEAD request from a work item and complete it there, as an asynchronous transform would");
+
+static ulong debug_tx_pktid_start;
+module_param(debug_tx_pktid_start, ulong, 0644);
+MODULE_PARM_DESC(debug_tx_pktid_start,
+		 "test only: last TX packet-id of a new key (0 = start at 1)");
 
 /* ------------------------------------------------------------------ keys */
 
@@ -148,6 +160,9 @@ struct ovs_key *ovs_key_new(u16 alg, u8 key_id, const struct ovs_key_dir *enc,
 	if (dec->nonce_tail)
 		memcpy(key->nonce_tail_recv, dec->nonce_tail, OVS_NONCE_TAIL_SIZE);
 	ovs_pktid_xmit_init(&key->pid_xmit);
+	if (READ_ONCE(debug_tx_pktid_start))
+		atomic64_set(&key->pid_xmit.seq,
+			     min_t(u64, READ_ONCE(debug_tx_pktid_start), OVS_PKTID_MAX));
 	ovs_pktid_recv_init(&key->pid_recv);
 
 	if (!name)
@@ -330,6 +345,41 @@ static void ovs_decrypt_cb(ovs_compat_cb_arg_t arg, int err)
 }
 
 /*
+ * debug_async_aead: the request runs later, in process context, and the
+ * packet resumes from there: the same paths as a real asynchronous
+ * transform (-EINPROGRESS now, completion in another context later).
+ */
+static void ovs_debug_async_work(struct work_struct *work)
+{
+	struct ovs_cctx *ctx = container_of(work, struct ovs_cctx, async_work);
+	int err;
+
+	local_bh_disable();
+	err = ctx->encrypting ? crypto_aead_encrypt(ctx->req) :
+				crypto_aead_decrypt(ctx->req);
+	if (err != -EINPROGRESS) {
+		if (ctx->encrypting)
+			ovs_encrypt_done(ctx, err);
+		else
+			ovs_decrypt_done(ctx, err);
+	}
+	local_bh_enable();
+}
+
+static int ovs_aead_submit(struct ovs_cctx *ctx, bool encrypting)
+{
+	if (unlikely(READ_ONCE(debug_async_aead))) {
+		ctx->encrypting = encrypting;
+		INIT_WORK(&ctx->async_work, ovs_debug_async_work);
+		queue_work(ovs_wq, &ctx->async_work);
+		return -EINPROGRESS;
+	}
+
+	return encrypting ? crypto_aead_encrypt(ctx->req) :
+			    crypto_aead_decrypt(ctx->req);
+}
+
+/*
  * TX: skb->data is the inner packet, with at least OVS_MAX_HDR bytes of
  * headroom.  Pushes the OpenVPN header and encrypts the payload in place.
  */
@@ -339,7 +389,7 @@ int ovs_encrypt(struct ovs_peer *peer, struct ovs_key *key,
 	unsigned int hdr_len, aad_off, aad_len, payload_len, head;
 	struct sk_buff *trailer;
 	struct ovs_cctx *ctx;
-	int nfrags, n, ret;
+	int nfrags, n;
 	u8 *op, *pid;
 
 	*ctxp = NULL;
@@ -411,8 +461,7 @@ int ovs_encrypt(struct ovs_peer *peer, struct ovs_key *key,
 	aead_request_set_crypt(ctx->req, ctx->sg, ctx->sg, payload_len, ctx->iv);
 	aead_request_set_ad(ctx->req, aad_len);
 
-	ret = crypto_aead_encrypt(ctx->req);
-	return ret;
+	return ovs_aead_submit(ctx, true);
 }
 
 /*
@@ -491,5 +540,5 @@ int ovs_decrypt(struct ovs_peer *peer, struct ovs_key *key,
 	aead_request_set_ad(ctx->req, aad_len);
 
 	*ctxp = ctx;
-	return crypto_aead_decrypt(ctx->req);
+	return ovs_aead_submit(ctx, false);
 }

@@ -80,6 +80,8 @@ struct ovs_peer;
  * @payload_off: offset of the ciphertext / plaintext in @skb
  * @src: RX: transport source of the packet (for float)
  * @dst: RX: transport destination of the packet (new local address)
+ * @async_work: debug_async_aead only
+ * @encrypting: debug_async_aead only
  * @iv: nonce
  * @req: the AEAD request, inside the same allocation
  * @sg: scatterlist: AAD, payload..., tag
@@ -93,6 +95,8 @@ struct ovs_cctx {
 	unsigned int payload_off;
 	union ovs_sockaddr src;
 	union ovs_sockaddr dst;
+	struct work_struct async_work;
+	bool encrypting;
 	u8 iv[OVS_NONCE_SIZE];
 	struct aead_request *req;
 	struct scatterlist sg[];
