@@ -63,6 +63,7 @@ OVPN_SC_CMD_KEY_EXHAUSTED_NTF = 13
 # netlink constants not every pyroute2 version exports
 SOL_NETLINK = 270
 NETLINK_ADD_MEMBERSHIP = 1
+NETLINK_GENERIC = 16
 NLMSG_ERROR = 2
 NLMSG_DONE = 3
 NLM_F_CAPPED = 0x100
@@ -1197,7 +1198,7 @@ class PeerListener:
 
     def __init__(self, family_id: int, group_id: int, rcvbuf: int = 1 << 20) -> None:
         self.family_id = family_id
-        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_GENERIC)
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.bind((0, 0))
         self.sock.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, group_id)
