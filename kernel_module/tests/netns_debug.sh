@@ -54,7 +54,7 @@ done
 echo 0 > $P/debug_async_aead
 
 echo "== packet-id exhaustion"
-a $CTL monitor --count 1 --timeout 15 > /tmp/ovs_exh.txt &
+a $CTL monitor --count 1 --timeout 60 > /tmp/ovs_exh.txt &
 MON=$!
 sleep 0.5
 echo $((0xFEFFFFFE)) > $P/debug_tx_pktid_start

@@ -32,7 +32,7 @@ ns a sysctl -qw net.ipv4.ip_forward=1
 ns a $CTL link-add srv --mode mp
 ns a ip addr add 10.8.0.1/24 dev srv; ns a ip link set srv up
 check "two peers on one userspace socket (batch, same fd)" ns a $CTL batch <<EOB
-new-peer srv --id 1 --remote 10.0.0.2:1194 --bind 0.0.0.0:1194 --vip4 10.8.0.2
+new-peer srv --id 1 --remote 10.0.0.2:1194 --bind 0.0.0.0:1194 --vip4 10.8.0.2 --vip6 fd08::2
 new-peer srv --id 2 --remote 10.0.1.3:1194 --bind 0.0.0.0:1194 --vip4 10.8.0.3
 new-key srv --id 1 --key-id 0 --alg aes-gcm --enc-key $K1 --enc-nonce $N1 --dec-key $K2 --dec-nonce $N2
 new-key srv --id 2 --key-id 0 --alg aes-gcm --enc-key $K3 --enc-nonce $N1 --dec-key $K4 --dec-nonce $N2
@@ -45,12 +45,14 @@ for n in b c; do
 	ns $n ip link set cli up
 done
 ns b ip addr add 10.8.0.2/24 dev cli; ns c ip addr add 10.8.0.3/24 dev cli
+ns a ip -6 addr add fd08::1/64 dev srv nodad; ns b ip -6 addr add fd08::2/64 dev cli nodad
 ns b $CTL new-peer cli --id 1 --remote 10.0.0.1:1194 --bind 10.0.0.2:1194
 ns c $CTL new-peer cli --id 2 --remote 10.0.1.1:1194 --bind 10.0.1.3:1194
 ns b $CTL new-key cli --id 1 --key-id 0 --alg aes-gcm --enc-key $K2 --enc-nonce $N2 --dec-key $K1 --dec-nonce $N1
 ns c $CTL new-key cli --id 2 --key-id 0 --alg aes-gcm --enc-key $K4 --enc-nonce $N2 --dec-key $K3 --dec-nonce $N1
 check "server -> client 1 by VIP" ns a ping -c 2 -i 0.2 -W 2 10.8.0.2
 check "server -> client 2 by VIP" ns a ping -c 2 -i 0.2 -W 2 10.8.0.3
+check "server -> client 1 by VIP6 (inner IPv6)" ns a ping -6 -c 2 -i 0.2 -W 2 fd08::2
 check "client 1 -> client 2 through the server" ns b ping -c 2 -i 0.2 -W 2 10.8.0.3
 check "unknown VIP: no peer, ICMP unreachable" bash -c "ip netns exec ovsa ping -c 1 -W 1 10.8.0.77 2>&1 | grep -qi 'unreachable'"
 check "dump lists both peers" bash -c "ip netns exec ovsa $CTL get-peer srv | grep -c '\"peer_id\"' | grep -qx 2"

@@ -47,6 +47,8 @@ check "new-peer b (fd)" b $CTL new-peer tun-b --id 5 --remote 10.0.0.1:1194 --bi
 check "new-key a" a $CTL new-key tun-a --id 5 --key-id 1 --alg aes-gcm --enc-key $K1 --enc-nonce $N1 --dec-key $K2 --dec-nonce $N2
 check "new-key b" b $CTL new-key tun-b --id 5 --key-id 1 --alg aes-gcm --enc-key $K2 --enc-nonce $N2 --dec-key $K1 --dec-nonce $N1
 check "ping over P2P tunnel" a ping -c 3 -i 0.2 -W 2 192.168.99.2
+a ip -6 addr add fd99::1/64 dev tun-a nodad; b ip -6 addr add fd99::2/64 dev tun-b nodad
+check "ping6 (inner IPv6) over P2P tunnel" a ping -6 -c 3 -i 0.2 -W 2 fd99::2
 a $CTL get-peer tun-a
 a $CTL get-dev tun-a
 check "tcpdump sees P_DATA_V2 (0x49..) on the wire" bash -c "
