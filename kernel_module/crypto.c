@@ -25,7 +25,8 @@
 static bool debug_async_aead;
 module_param(debug_async_aead, bool, 0644);
 MODULE_PARM_DESC(debug_async_aead,
-		 "test only: submit every AEAD request from a work item and complete it there, as an asynchronous transform would");
+		 "test only: submit every AEAD request from a work item and "
+		 "complete it there, as an asynchronous transform would");
 
 static ulong debug_tx_pktid_start;
 module_param(debug_tx_pktid_start, ulong, 0644);

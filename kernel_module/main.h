@@ -57,7 +57,7 @@ struct ovs_lpm {
 struct ovs_dev {
 	struct net_device *dev;
 	u8 mode;
-	spinlock_t lock;
+	spinlock_t lock;	/* writers of the tables, sock, npeers, dead */
 	DECLARE_HASHTABLE(by_id, OVS_HASH_BITS);
 	DECLARE_HASHTABLE(by_addr, OVS_HASH_BITS);
 	DECLARE_HASHTABLE(by_vip4, OVS_HASH_BITS);
@@ -71,7 +71,7 @@ struct ovs_dev {
 	struct ovs_pcpu_stats __percpu *stats;
 	struct delayed_work keepalive_work;
 	bool dead;
-	struct mutex sock_mutex;
+	struct mutex sock_mutex;	/* attach/detach of sock */
 	struct ovs_sock *owned_sock;
 };
 

@@ -28,7 +28,7 @@ struct ovs_pktid_xmit {
  * @seen: bit (id % OVS_REPLAY_WINDOW) set when id was accepted
  */
 struct ovs_pktid_recv {
-	spinlock_t lock;
+	spinlock_t lock;	/* the window */
 	u32 top;
 	unsigned long last_progress;
 	DECLARE_BITMAP(seen, OVS_REPLAY_WINDOW);
