@@ -125,8 +125,10 @@ class Guest:
         tag = f"ovpn-lab-{self.dir.name}-{self.name}".encode()
         return pid if tag in cmdline else None
 
-    def wait_ssh(self, timeout: float = 180.0) -> float:
+    def wait_ssh(self, timeout: float | None = None) -> float:
         """Wait until SSH answers; return seconds waited."""
+        if timeout is None:
+            timeout = float(os.environ.get("OVPN_LAB_BOOT_TIMEOUT", "600"))
         t0 = time.monotonic()
         while time.monotonic() - t0 < timeout:
             if self.pid() is None:

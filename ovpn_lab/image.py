@@ -33,7 +33,7 @@ OVERLAY = Path(__file__).resolve().parent / "rootfs"
 PACKAGES = (
     "initramfs-tools zstd systemd-sysv udev dbus kmod iproute2 iputils-ping procps "
     "openssh-server python3 python3-apt python3-pyroute2 python3-yaml openvpn iperf3 "
-    "tcpdump ethtool nftables wireguard-tools socat dkms gcc make libc6-dev less"
+    "tcpdump ethtool nftables wireguard-tools socat openssl dkms gcc make libc6-dev less"
 ).split()
 
 # Units that only cost boot time or reach outside the lab.

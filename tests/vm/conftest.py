@@ -13,16 +13,23 @@ from collections.abc import Iterator
 
 import pytest
 
+from ovpn_lab import paths
 from ovpn_lab.guest import Guest, kernel_trouble
 from ovpn_lab.image import Image, ensure_image
+from ovpn_lab.kbuild import build_module
 from ovpn_lab.lab import Lab
 from tests.conftest import TIMINGS
+
+# Tests that boot a lab of their own run first, before the shared lab is up,
+# so that no more than one lab's guests share the machine's cores at a time.
+OWN_LAB_MODULES = ("test_site.py",)
 
 
 def pytest_collection_modifyitems(items) -> None:
     for item in items:
         if "tests/vm/" in str(item.fspath):
             item.add_marker(pytest.mark.vm)
+    items.sort(key=lambda item: item.fspath.basename not in OWN_LAB_MODULES)
 
 
 @pytest.fixture(scope="session")
@@ -57,19 +64,34 @@ def guests(lab: Lab) -> list[Guest]:
     return lab.guests()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def g1(guests: list[Guest]) -> Guest:
     return guests[0]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def g2(guests: list[Guest]) -> Guest:
     return guests[1]
 
 
+@pytest.fixture(scope="session")
+def ovpn_module(image: Image, guests: list[Guest], tmp_path_factory) -> str:
+    """kernel_module/ built on the host and installed (not loaded) in every guest."""
+    out = tmp_path_factory.mktemp("kbuild")
+    t0 = time.monotonic()
+    kos = build_module(paths.REPO_ROOT / "kernel_module", out, image=image)
+    TIMINGS["host kbuild of kernel_module/"] = f"{time.monotonic() - t0:.1f} s"
+    for g in guests:
+        g.install_modules(kos)
+    return "ovpn_shortcut"
+
+
 @pytest.fixture(autouse=True)
-def kernel_log_guard(request, lab: Lab) -> Iterator[None]:
-    guests = lab.guests()
+def kernel_log_guard(request) -> Iterator[None]:
+    if request.node.fspath.basename in OWN_LAB_MODULES:
+        yield  # such a test checks its own lab's kernel logs
+        return
+    guests = request.getfixturevalue("lab").guests()
     for g in guests:
         g.drain_kernel_log()
     yield

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Ansible inventory of the lab's running QEMU guests (the embedded default).
+
+Reads the lab's run state (ovpn_lab, stdlib only, so any python3 runs it).
+g1 is the VPN server, the other guests are clients; localhost is the
+controller that can bring the lab up (playbooks/lab.yml). The lab name is
+$OVPN_LAB_NAME or "default", its size $OVPN_LAB_GUESTS or 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from ovpn_lab.lab import Lab  # noqa: E402
+
+
+def inventory() -> dict:
+    lab = Lab(os.environ.get("OVPN_LAB_NAME", "default"))
+    hostvars: dict[str, dict] = {
+        "localhost": {
+            "ansible_connection": "local",
+            "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+            "ovpn_lab_name": lab.name,
+            "ovpn_lab_cli": str(REPO / ".venv" / "bin" / "ovpn-lab"),
+            "ovpn_lab_guests": int(os.environ.get("OVPN_LAB_GUESTS", "2")),
+        }
+    }
+    servers, clients = [], []
+    for g in lab.running():
+        (servers if g.spec.index == 1 else clients).append(g.name)
+        hostvars[g.name] = {
+            "ansible_host": "127.0.0.1",
+            "ansible_port": g.spec.ssh_port,
+            "ansible_user": "root",
+            "ansible_ssh_private_key_file": str(g.image.ssh_key),
+            "ansible_ssh_common_args": (
+                "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+                "-o IdentitiesOnly=yes -o LogLevel=ERROR"
+            ),
+            "ansible_python_interpreter": "/usr/bin/python3",
+            "ovpn_lab_lan_ipv4": g.spec.lan_ipv4,
+            "ovpn_lab_lan_ipv6": g.spec.lan_ipv6,
+        }
+    return {
+        "_meta": {"hostvars": hostvars},
+        "all": {"children": ["ungrouped", "ovpn_servers", "ovpn_clients", "lab_controller"]},
+        "lab_controller": {"hosts": ["localhost"]},
+        "ovpn_servers": {"hosts": servers},
+        "ovpn_clients": {"hosts": clients},
+    }
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--host":
+        print(json.dumps({}))
+    else:
+        print(json.dumps(inventory(), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
