@@ -258,7 +258,8 @@ def sockaddr(hostport: str) -> bytes:
     host = host.strip("[]")
     ip = ipaddress.ip_address(host)
     if ip.version == 4:
-        return struct.pack("=H", socket.AF_INET) + struct.pack("!H", int(port)) + ip.packed + b"\0" * 8
+        return (struct.pack("=H", socket.AF_INET) + struct.pack("!H", int(port)) + ip.packed
+                + b"\0" * 8)
     return (struct.pack("=H", socket.AF_INET6) + struct.pack("!H", int(port)) + b"\0" * 4
             + ip.packed + b"\0" * 4)
 
@@ -274,7 +275,8 @@ def link_add(args: argparse.Namespace) -> None:
         data.append(u16(A("ovpn_sc_ifla_attrs", "IFLA_OVPN_SC_LISTEN_PORT"), args.listen_port))
     linkinfo = nest(IFLA_LINKINFO, attr(IFLA_INFO_KIND, b"ovpn-shortcut\0"),
                     nest(IFLA_INFO_DATA, *data))
-    payload = struct.pack("=BBHiII", 0, 0, 0, 0, 0, 0) + attr(IFLA_IFNAME, args.dev.encode() + b"\0") + linkinfo
+    payload = (struct.pack("=BBHiII", 0, 0, 0, 0, 0, 0)
+               + attr(IFLA_IFNAME, args.dev.encode() + b"\0") + linkinfo)
     nl.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, payload)
 
 
@@ -296,7 +298,8 @@ def bound_socket(hostport: str) -> socket.socket:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command")
     p.add_argument("dev", nargs="?")
     p.add_argument("--mode", default="p2p")
@@ -387,15 +390,18 @@ def main(argv: list[str] | None = None) -> int:
         attrs = [u32(sub("del_peer", "PEER_ID"), a.id)] if a.id is not None else []
         out = c.cmd("DEL_PEER", ifindex(a.dev), nest(top("DEL_PEER"), *attrs))
     elif a.command == "swap-keys":
-        out = c.cmd("SWAP_KEYS", ifindex(a.dev), nest(top("SWAP_KEYS"), u32(sub("swap_keys", "PEER_ID"), a.id)))
+        out = c.cmd("SWAP_KEYS", ifindex(a.dev),
+                    nest(top("SWAP_KEYS"), u32(sub("swap_keys", "PEER_ID"), a.id)))
     elif a.command == "del-key":
-        out = c.cmd("DEL_KEY", ifindex(a.dev), nest(top("DEL_KEY"), u32(sub("del_key", "PEER_ID"), a.id),
-                                                   u8(sub("del_key", "KEY_SLOT"), a.slot)))
+        out = c.cmd("DEL_KEY", ifindex(a.dev),
+                    nest(top("DEL_KEY"), u32(sub("del_key", "PEER_ID"), a.id),
+                         u8(sub("del_key", "KEY_SLOT"), a.slot)))
     elif a.command == "get-peer":
         if a.id is None:
             out = c.cmd("GET_PEER", ifindex(a.dev), dump=True)
         else:
-            out = c.cmd("GET_PEER", ifindex(a.dev), nest(top("GET_PEER"), u32(sub("get_peer", "PEER_ID"), a.id)))
+            out = c.cmd("GET_PEER", ifindex(a.dev),
+                        nest(top("GET_PEER"), u32(sub("get_peer", "PEER_ID"), a.id)))
     elif a.command == "get-dev":
         out = c.cmd("GET_DEV", ifindex(a.dev))
     elif a.command == "set-dev":
@@ -427,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
                     ev["cmd"] = cmds.get(body[0], body[0])
                     print(json.dumps(ev), flush=True)
                     n += 1
-        except socket.timeout:
+        except TimeoutError:
             pass
         return 0
     else:

@@ -172,7 +172,7 @@ def gen_uapi(spec: Spec) -> str:
         prefix = spec.set_prefix(aset)
         out += render_doc(aset.get("doc"))
         out.append(f"enum {c_lower(FAMILY_PREFIX + aset['name'])}_attrs {{")
-        for cname, val, attr in spec.set_attrs(aset):
+        for cname, val, _attr in spec.set_attrs(aset):
             line = f"\t{cname} = {val},"
             out.append(line)
         out.append("")
@@ -192,7 +192,8 @@ def gen_uapi(spec: Spec) -> str:
     out.append("};")
     out.append("")
     for grp in spec.mcgrps:
-        out.append(f'#define {c_upper(FAMILY_PREFIX + "mcgrp-" + grp["name"])}_NAME\t"{grp["name"]}"')
+        macro = c_upper(FAMILY_PREFIX + "mcgrp-" + grp["name"])
+        out.append(f'#define {macro}_NAME\t"{grp["name"]}"')
     out.append("")
     out.append(f"#endif /* {guard} */")
     return "\n".join(out) + "\n"
