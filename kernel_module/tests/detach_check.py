@@ -17,7 +17,7 @@ import sys
 import time
 
 sys.path.insert(0, sys.argv[1])
-import ovpn_sc_ctl as ctl  # noqa: E402
+import ovpn_sc_ctl as ctl
 
 dev, local, remote = sys.argv[2:5]
 s = ctl.bound_socket(local)
@@ -34,7 +34,7 @@ def check(what: str, cond: bool) -> None:
 def got(expect: bytes) -> bool:
     try:
         data, _ = s.recvfrom(2048)
-    except socket.timeout:
+    except TimeoutError:
         return False
     return data == expect
 
