@@ -357,6 +357,12 @@ static int ovs_udp6_send(struct ovs_peer *peer, struct ovs_bind *bind,
 	}
 
 	skb->dev = dev;
+	/*
+	 * Like a userspace UDP sender, let IPv6 fragment at the source a
+	 * datagram larger than the path MTU (IPv4 does so with DF clear):
+	 * otherwise full-size packets of a 1500-byte tunnel never leave.
+	 */
+	skb->ignore_df = 1;
 	udp_tunnel6_xmit_skb(dst, sk, skb, dev, &fl.saddr, &fl.daddr, 0,
 			     ip6_dst_hoplimit(dst), 0, fl.fl6_sport,
 			     fl.fl6_dport, udp_get_no_check6_tx(sk));
