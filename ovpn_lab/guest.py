@@ -117,13 +117,7 @@ class Guest:
 
     def pid(self) -> int | None:
         """PID of this guest's QEMU if it is running (checked against its name)."""
-        try:
-            pid = int(self.pidfile.read_text().strip())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (OSError, ValueError):
-            return None
-        tag = f"ovpn-lab-{self.dir.name}-{self.name}".encode()
-        return pid if tag in cmdline else None
+        return live_pid(self.pidfile, f"ovpn-lab-{self.dir.name}-{self.name}")
 
     def wait_ssh(self, timeout: float | None = None) -> float:
         """Wait until SSH answers; return seconds waited."""
@@ -271,6 +265,16 @@ class Guest:
 def kernel_trouble(text: str) -> list[str]:
     """Lines of a kernel log that show a WARN, BUG, oops or similar."""
     return [line for line in text.splitlines() if KERNEL_TROUBLE.search(line)]
+
+
+def live_pid(pidfile: Path, tag: str) -> int | None:
+    """PID in `pidfile` if that process runs and `tag` is in its command line."""
+    try:
+        pid = int(pidfile.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return pid if tag.encode() in cmdline else None
 
 
 def _kill(pid: int, sig: int) -> None:

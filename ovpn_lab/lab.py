@@ -12,10 +12,9 @@ import shutil
 import signal
 import socket
 import time
-from pathlib import Path
 
 from . import paths
-from .guest import Guest, GuestError, GuestSpec, _kill, _wait_gone
+from .guest import Guest, GuestError, GuestSpec, _kill, _wait_gone, live_pid
 from .image import ensure_image
 from .log import log, run
 
@@ -98,12 +97,7 @@ class Lab:
              "--pidfile", str(self.vde_pidfile)], capture=True)
 
     def _switch_pid(self) -> int | None:
-        try:
-            pid = int(self.vde_pidfile.read_text().strip())
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (OSError, ValueError):
-            return None
-        return pid if str(self.vde_sock).encode() in cmd else None
+        return live_pid(self.vde_pidfile, str(self.vde_sock))
 
     def _stop_switch(self) -> None:
         pid = self._switch_pid()
