@@ -18,7 +18,7 @@ from ovpn_lab import paths
 from ovpn_lab.guest import kernel_trouble
 from ovpn_lab.lab import Lab
 
-LAB = "pytest-site"
+LAB = os.environ.get("OVPN_SITE_LAB", "pytest-site")
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 
 

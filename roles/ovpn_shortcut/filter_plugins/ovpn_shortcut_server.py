@@ -1,0 +1,182 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Filters of the ovpn_shortcut role's OpenVPN server part (stdlib only).
+
+ovpn_shortcut_server_plan: the server's settings checked and resolved into what
+the templates need (netmask form of every network, one VIP per client, iroutes).
+Every problem names the variable it comes from; tasks/validate.yml asserts that
+each category is empty, so a bad inventory fails before anything changes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+# OpenVPN 2.6 data-channel ciphers the kernel module handles (AEAD only: DCO
+# refuses anything else, and so does this role).
+KNOWN_CIPHERS = ("AES-128-GCM", "AES-192-GCM", "AES-256-GCM", "CHACHA20-POLY1305")
+
+# VIPs handed out automatically start at this host offset in the server network
+# (.1 is the server itself; the lower ones are left for static use).
+AUTO_VIP_OFFSET = 100
+
+CATEGORIES = ("cidr", "cipher", "vip", "duplicate", "client")
+
+
+def _net(value: Any) -> ipaddress.IPv4Network | None:
+    """An IPv4 network in CIDR form with no host bits set, else None."""
+    if not isinstance(value, str) or "/" not in value:
+        return None
+    try:
+        return ipaddress.IPv4Network(value, strict=True)
+    except ValueError:
+        return None
+
+
+def _mask(net: ipaddress.IPv4Network) -> list[str]:
+    return [str(net.network_address), str(net.netmask)]
+
+
+def server_plan(settings: dict[str, Any]) -> dict[str, Any]:
+    """Check and resolve the server settings.
+
+    settings: network (CIDR), ciphers (list), clients (explicit list of
+    {name, vip?, iroutes?}), group_clients (list of {name, vip?, iroutes?} made
+    from the client group's host vars), push_routes (list of CIDRs).
+    Returns {problems: {category: [message]}, network, netmask, server_ip,
+    clients: [{name, vip, netmask, iroutes: [[net, mask]], iroute_cidrs}],
+    routes: [[net, mask]], push_routes: [[net, mask]]}.
+    """
+    problems: dict[str, list[str]] = {c: [] for c in CATEGORIES}
+    plan: dict[str, Any] = {"problems": problems, "clients": [], "routes": [],
+                            "push_routes": []}
+
+    net = _net(settings.get("network"))
+    if net is None:
+        problems["cidr"].append(
+            f"ovpn_shortcut_server_network={settings.get('network')!r} is not an IPv4 "
+            "network in CIDR form without host bits (e.g. 10.98.0.0/24)")
+    elif net.prefixlen > 29:
+        problems["cidr"].append(
+            f"ovpn_shortcut_server_network={net} is too small for a server and clients "
+            "(at most /29)")
+        net = None
+    if net is not None:
+        plan["network"], plan["netmask"] = _mask(net)
+        plan["server_ip"] = str(net.network_address + 1)
+
+    ciphers = settings.get("ciphers") or []
+    if not ciphers:
+        problems["cipher"].append("ovpn_shortcut_server_data_ciphers is empty")
+    for c in ciphers:
+        if str(c).upper() not in KNOWN_CIPHERS:
+            problems["cipher"].append(
+                f"ovpn_shortcut_server_data_ciphers: unknown cipher {c!r} "
+                f"(known: {', '.join(KNOWN_CIPHERS)})")
+
+    for r in settings.get("push_routes") or []:
+        rn = _net(r)
+        if rn is None:
+            problems["cidr"].append(f"ovpn_shortcut_server_push_routes: {r!r} is not a CIDR "
+                                    "network without host bits")
+        else:
+            plan["push_routes"].append(_mask(rn))
+
+    explicit = [(c, "ovpn_shortcut_server_clients") for c in settings.get("clients") or []]
+    grouped = [(c, f"ovpn_shortcut_client_vip/_iroutes of host {c.get('name')}")
+               for c in settings.get("group_clients") or []]
+    seen_names: dict[str, str] = {}
+    seen_vips: dict[str, str] = {}
+    seen_iroutes: dict[ipaddress.IPv4Network, str] = {}
+    auto = AUTO_VIP_OFFSET
+    for client, origin in explicit + grouped:
+        if not isinstance(client, dict) or not client.get("name"):
+            problems["client"].append(f"{origin}: every client needs a name: {client!r}")
+            continue
+        name = str(client["name"])
+        if not all(ch.isalnum() or ch in "-_." for ch in name):
+            problems["client"].append(f"{origin}: client name {name!r} may only have "
+                                      "letters, digits, '-', '_' and '.'")
+            continue
+        if name in seen_names:
+            problems["duplicate"].append(f"{origin}: client {name!r} is declared twice "
+                                         f"(also in {seen_names[name]})")
+            continue
+        seen_names[name] = origin
+        vip = client.get("vip")
+        if net is None:
+            continue
+        if vip in (None, ""):
+            while True:  # next free address from the automatic range
+                cand = net.network_address + auto
+                auto += 1
+                if cand not in net or cand == net.broadcast_address:
+                    problems["vip"].append(f"{origin}: no free automatic VIP for {name!r} "
+                                           f"in ovpn_shortcut_server_network={net}")
+                    cand = None
+                    break
+                if str(cand) not in seen_vips and not any(
+                        str(cand) == str(c.get("vip")) for c, _ in explicit + grouped):
+                    break
+            if cand is None:
+                continue
+            vip = str(cand)
+        try:
+            addr = ipaddress.IPv4Address(str(vip))
+        except ValueError:
+            problems["vip"].append(f"{origin}: VIP {vip!r} of client {name!r} is not an "
+                                   "IPv4 address")
+            continue
+        if (addr not in net or addr in (net.network_address, net.broadcast_address)
+                or str(addr) == plan["server_ip"]):
+            problems["vip"].append(
+                f"{origin}: VIP {addr} of client {name!r} is outside the server subnet "
+                f"ovpn_shortcut_server_network={net} (or is its network, broadcast or "
+                "server address)")
+            continue
+        if str(addr) in seen_vips:
+            problems["duplicate"].append(f"{origin}: VIP {addr} of client {name!r} is also "
+                                         f"the VIP of {seen_vips[str(addr)]!r}")
+            continue
+        seen_vips[str(addr)] = name
+        iroutes = []
+        for r in client.get("iroutes") or []:
+            rn = _net(r)
+            if rn is None:
+                problems["cidr"].append(f"{origin}: iroute {r!r} of client {name!r} is not a "
+                                        "CIDR network without host bits (e.g. 10.99.1.0/24)")
+                continue
+            if rn.overlaps(net):
+                problems["cidr"].append(f"{origin}: iroute {rn} of client {name!r} overlaps "
+                                        f"ovpn_shortcut_server_network={net}")
+                continue
+            if rn in seen_iroutes:
+                problems["duplicate"].append(f"{origin}: iroute {rn} of client {name!r} is "
+                                             f"also an iroute of {seen_iroutes[rn]!r}")
+                continue
+            seen_iroutes[rn] = name
+            iroutes.append(rn)
+        plan["clients"].append({
+            "name": name, "vip": str(addr), "netmask": str(net.netmask),
+            "iroutes": [_mask(r) for r in iroutes], "iroute_cidrs": [str(r) for r in iroutes],
+        })
+        plan["routes"] += [_mask(r) for r in iroutes]
+    return plan
+
+
+def group_clients(hosts: list[str], hostvars: dict[str, Any]) -> list[dict[str, Any]]:
+    """Client entries for the hosts of the client group, from their host vars."""
+    out = []
+    for h in hosts:
+        hv = hostvars.get(h, {})
+        out.append({"name": h, "vip": hv.get("ovpn_shortcut_client_vip"),
+                    "iroutes": hv.get("ovpn_shortcut_client_iroutes") or []})
+    return out
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {
+            "ovpn_shortcut_server_plan": server_plan,
+            "ovpn_shortcut_group_clients": group_clients,
+        }
