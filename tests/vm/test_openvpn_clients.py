@@ -1,0 +1,381 @@
+"""Issue 5: stock OpenVPN clients against the patched server on ovpn_shortcut.
+
+g1: the server, deployed by the role (playbooks/ovpn_shortcut.yml with DKMS off:
+the module is built on the host and loaded by this file), so the config is the
+role's template: UDP, topology subnet, tls-crypt, client-config-dir with static
+VIPs and iroutes, keepalive, status file, systemd openvpn-server@ovpnsc.
+g2: stock Debian openvpn (no offload anywhere on the client side): the role's
+own client (g2, root namespace, openvpn-client@ovpnsc) and three more clients
+c1..c3, each in a network namespace of its own with a macvlan on the lab LAN,
+its own certificate and static VIP; c1 has 10.99.1.0/24 behind it (iroute).
+
+Keepalive is 2/10 s (server side: 20 s) and the status file is rewritten every
+2 s, so expiry is observable within a test. Numbers (iperf3 Mbit/s, kernel
+per-peer counters against iperf3's bytes, server CPU seconds) are printed and
+kept in the test report's timings; only generous relative bounds are asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ovpn_lab import paths
+from ovpn_lab.guest import Guest
+from tests.conftest import TIMINGS
+
+NAME = "ovpnsc"
+DEV = "ovpnsc0"
+SERVER_VIP = "10.98.0.1"
+G2_VIP = "10.98.0.100"  # the role's automatic VIP for the client group's first host
+CLIENTS = {  # netns clients in g2: VIP, iroutes, LAN address
+    "c1": {"vip": "10.98.0.11", "iroutes": ["10.99.1.0/24"], "lan": "198.18.0.21"},
+    "c2": {"vip": "10.98.0.12", "iroutes": [], "lan": "198.18.0.22"},
+    "c3": {"vip": "10.98.0.13", "iroutes": [], "lan": "198.18.0.23"},
+}
+IROUTE_HOST = "10.99.1.1"  # an address on the network behind c1
+RENEG_SEC = 4  # c3 renegotiates its data-channel keys this often
+RUN = "/root/ovpn-clients"
+STATUS = f"/run/openvpn-server/status-{NAME}.log"
+ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+
+
+def _report(key: str, value: str) -> None:
+    TIMINGS[f"openvpn clients: {key}"] = value
+    print(f"{key}: {value}")
+
+
+# -- the server, deployed by the role ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def deployed(lab, g1: Guest, g2: Guest, ovpn_module: str, tmp_path_factory) -> Path:
+    """Module loaded in g1, then the role's play; returns the controller's PKI directory."""
+    g1.run(f"modprobe {ovpn_module}")
+    pki = tmp_path_factory.mktemp("role") / "pki"
+    extra = {
+        "ovpn_shortcut_dkms": False, "ovpn_shortcut_module_load": False,
+        "ovpn_shortcut_pki_dir": str(pki),
+        "ovpn_shortcut_server_keepalive_interval": 2,
+        "ovpn_shortcut_server_keepalive_timeout": 10,
+        "ovpn_shortcut_server_status_interval": 2,
+        "ovpn_shortcut_server_verb": 4,
+        "ovpn_shortcut_server_clients": [
+            {"name": n, "vip": c["vip"], "iroutes": c["iroutes"]} for n, c in CLIENTS.items()],
+    }
+    env = dict(os.environ, OVPN_LAB_NAME=lab.name, ANSIBLE_FORCE_COLOR="0")
+    t0 = time.monotonic()
+    proc = subprocess.run([str(ANSIBLE_PLAYBOOK), "playbooks/ovpn_shortcut.yml",
+                           "-e", json.dumps(extra)], cwd=paths.REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=1800)
+    _report("role play (server + g2 client)", f"{time.monotonic() - t0:.0f} s")
+    assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-3000:]
+    return pki
+
+
+def _journal(g1: Guest, since: str = "") -> str:
+    since_arg = f"--since {shlex.quote(since)}" if since else ""
+    return g1.run(f"journalctl -q -o cat --no-pager -u openvpn-server@{NAME} {since_arg}",
+                  check=False).stdout
+
+
+def _peers(g1: Guest) -> dict[str, dict]:
+    """Kernel peers of the server device by VPN IPv4 (ovpn-shortcut peer get)."""
+    out = g1.run(f"ovpn-shortcut --json peer get {DEV}").stdout
+    return {p["vpn_ipv4"]: p for p in json.loads(out)["peers"]}
+
+
+def _status_clients(g1: Guest) -> dict[str, str]:
+    """CN -> VIP from OpenVPN's status file (status-version 2 CLIENT_LIST rows)."""
+    text = g1.run(f"cat {STATUS}", check=False).stdout
+    rows = [ln.split(",") for ln in text.splitlines() if ln.startswith("CLIENT_LIST,")]
+    return {r[1]: r[3] for r in rows}
+
+
+def _diag(g1: Guest, g2: Guest | None = None) -> str:
+    parts = ["--- server journal ---", "\n".join(_journal(g1).splitlines()[-40:]),
+             "--- g1 ---", g1.run(f"ip -d link show {DEV}; ip route; cat {STATUS}; "
+                                  f"ovpn-shortcut peer get {DEV}", check=False).stdout,
+             g1.kernel_log_tail(20)]
+    if g2 is not None:
+        parts += ["--- g2 client logs ---",
+                  g2.run(f"tail -n 15 {RUN}/*.log", check=False).stdout]
+    return "\n".join(parts)
+
+
+def _wait(what: str, probe, timeout: float, diag) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {timeout:.0f} s\n{diag()}", pytrace=False)
+        time.sleep(1)
+
+
+def test_role_server_runs_on_the_module(g1, g2, deployed):
+    assert g1.run(f"systemctl is-active openvpn-server@{NAME}").stdout.strip() == "active"
+    js = json.loads(g1.run(f"ip -d -j link show {DEV}").stdout)
+    assert js[0]["linkinfo"]["info_kind"] == "ovpn-shortcut", js
+    journal = _journal(g1)
+    assert f"DCO device {DEV} opened" in journal, journal[-3000:]
+    # the role's own client in g2 (stock openvpn, openvpn-client@) pings through
+    assert g2.run(f"systemctl is-active openvpn-client@{NAME}").stdout.strip() == "active"
+    ping = g2.run(f"ping -c 3 -i 0.5 -W 3 {SERVER_VIP}", check=False)
+    assert ping.returncode == 0, ping.stdout + _diag(g1)
+    peer = _peers(g1)[G2_VIP]
+    assert peer["counters"]["vpn_rx_bytes"] > 0 and peer["counters"]["vpn_tx_bytes"] > 0, peer
+    assert (peer["keepalive_interval"], peer["keepalive_timeout"]) == (2, 20), peer
+
+
+# -- three more clients in network namespaces of g2 ---------------------------------------
+
+def _start_client(g2: Guest, name: str) -> None:
+    ns, d = f"ns-{name}", RUN
+    g2.run(f"rm -f {d}/{name}.log; ip netns exec {ns} openvpn --config {d}/{name}.ovpn "
+           f"--daemon ovpn-{name} --writepid {d}/{name}.pid --log {d}/{name}.log --verb 3")
+
+
+def _client_up(g2: Guest, name: str) -> bool:
+    text = g2.run(f"cat {RUN}/{name}.log 2>/dev/null", check=False).stdout
+    return "Initialization Sequence Completed" in text
+
+
+def _kill9(g2: Guest, name: str) -> None:
+    g2.run(f"kill -9 $(cat {RUN}/{name}.pid); rm -f {RUN}/{name}.pid")
+
+
+@pytest.fixture(scope="module")
+def clients(g1: Guest, g2: Guest, deployed: Path) -> Iterator[dict]:
+    g2.run(f"rm -rf {RUN} && mkdir -p {RUN}")
+    for name in CLIENTS:
+        g2.copy_in(deployed / "profiles" / f"{name}.ovpn", RUN)
+    g2.run(f"chmod 600 {RUN}/*.ovpn && echo 'reneg-sec {RENEG_SEC}' >> {RUN}/c3.ovpn")
+    for i, (name, c) in enumerate(CLIENTS.items()):
+        ns = f"ns-{name}"
+        g2.run(f"ip netns add {ns} && ip link add link lan0 name mv{i} type macvlan mode bridge"
+               f" && ip link set mv{i} netns {ns} && ip -n {ns} link set lo up"
+               f" && ip -n {ns} addr add {c['lan']}/24 dev mv{i} && ip -n {ns} link set mv{i} up")
+        for r in c["iroutes"]:  # an address on the network behind the client
+            host = r.split("/")[0].rsplit(".", 1)[0] + ".1"
+            g2.run(f"ip -n {ns} addr add {host}/32 dev lo")
+        _start_client(g2, name)
+    for name in CLIENTS:
+        _wait(f"client {name} connected", lambda n=name: _client_up(g2, n), 120,
+              lambda: _diag(g1, g2))
+    try:
+        yield CLIENTS
+    finally:
+        g2.run(f"for p in {RUN}/*.pid; do kill $(cat $p) 2>/dev/null; done; sleep 1; "
+               + "; ".join(f"ip netns del ns-{n}" for n in CLIENTS), check=False)
+
+
+def test_clients_get_their_static_vips(g1, g2, clients):
+    for name, c in clients.items():
+        addr = g2.run(f"ip -n ns-{name} -4 -o addr show dev tun0").stdout.split()[3]
+        assert addr == f"{c['vip']}/24", (name, addr)
+        ping = g2.run(f"ip netns exec ns-{name} ping -c 2 -i 0.5 -W 3 {SERVER_VIP}",
+                      check=False)
+        assert ping.returncode == 0, f"{name}: {ping.stdout}\n{_diag(g1, g2)}"
+    peers = _peers(g1)
+    assert {c["vip"] for c in clients.values()} | {G2_VIP} <= set(peers), peers
+    status = _status_clients(g1)
+    assert {n: c["vip"] for n, c in clients.items()}.items() <= status.items(), status
+
+
+def test_client_to_client_reach_and_iroute_from_server(g1, g2, clients):
+    # a network behind c1, reached from the server side through the module
+    ping = g1.run(f"ping -c 3 -i 0.5 -W 3 {IROUTE_HOST}", check=False)
+    assert ping.returncode == 0, ping.stdout + _diag(g1, g2)
+    assert "10.99.1.0/24" in _peers(g1)[CLIENTS["c1"]["vip"]]["iroutes"]
+
+
+# -- iperf3 through the module: counters and server CPU ----------------------------------
+
+@pytest.fixture(scope="module")
+def iperf_server(g1: Guest, deployed: Path) -> Iterator[None]:
+    g1.run(f"iperf3 -s -D -B {SERVER_VIP} --pidfile /run/ovpn-iperf3.pid")
+    time.sleep(1)
+    yield
+    g1.run("kill $(cat /run/ovpn-iperf3.pid)", check=False)
+
+
+def _server_cpu(g1: Guest) -> tuple[int, float]:
+    """(MainPID, utime+stime seconds) of the OpenVPN server process."""
+    pid = int(g1.run(f"systemctl show -p MainPID --value openvpn-server@{NAME}").stdout)
+    stat = g1.run(f"cat /proc/{pid}/stat; getconf CLK_TCK").stdout.splitlines()
+    fields = stat[0].rsplit(")", 1)[1].split()
+    return pid, (int(fields[11]) + int(fields[12])) / int(stat[1])  # utime, stime
+
+
+def _iperf(g2: Guest, name: str, secs: int, *, reverse: bool = False) -> dict:
+    rev = " -R" if reverse else ""
+    out = g2.run(f"ip netns exec ns-{name} iperf3 -c {SERVER_VIP} -t {secs} -i 1 -J{rev}",
+                 timeout=secs + 120).stdout
+    return json.loads(out)
+
+
+def test_iperf3_kernel_counters_and_server_cpu(g1, g2, clients, iperf_server):
+    vip = CLIENTS["c1"]["vip"]
+    results = {}
+    for reverse in (False, True):
+        before = _peers(g1)[vip]["counters"]
+        pid0, cpu0 = _server_cpu(g1)
+        t0 = time.monotonic()
+        res = _iperf(g2, "c1", 10, reverse=reverse)
+        wall = time.monotonic() - t0
+        pid1, cpu1 = _server_cpu(g1)
+        after = _peers(g1)[vip]["counters"]
+        assert pid0 == pid1, "the server restarted during iperf3"
+        end = res["end"]
+        got = end["sum_received"]["bytes"]
+        key = "vpn_tx_bytes" if reverse else "vpn_rx_bytes"
+        kernel = after[key] - before[key]
+        mbit = end["sum_received"]["bits_per_second"] / 1e6
+        cpu = cpu1 - cpu0
+        way = "server->client" if reverse else "client->server"
+        _report(f"iperf3 c1 {way}", f"{mbit:.1f} Mbit/s, {got} B received; kernel {key} "
+                f"+{kernel} B (x{kernel / got:.3f}); server CPU {cpu:.2f} s in {wall:.1f} s")
+        results[way] = (got, kernel, cpu, wall)
+        assert got > 0
+        # the kernel saw every payload byte plus the TCP/IP headers, nothing much else
+        assert got <= kernel <= got * 1.15, (way, got, kernel, before, after)
+        # the data channel is in the kernel: OpenVPN's process stays nearly idle
+        assert cpu < 0.10 * wall, (way, cpu, wall)
+
+
+def test_reneg_during_iperf3_no_stall(g1, g2, clients, iperf_server):
+    """c3 renegotiates every few seconds while iperf3 runs: no interval without data."""
+    vip = CLIENTS["c3"]["vip"]
+    secs = 16
+    g2.run(f"ip netns exec ns-c3 nohup iperf3 -c {SERVER_VIP} -t {secs} -i 1 -J "
+           f"> {RUN}/reneg.json 2>&1 &")
+    seen = []
+    deadline = time.monotonic() + secs + 60
+    while time.monotonic() < deadline:
+        peer = _peers(g1).get(vip)
+        if peer:
+            seen.append(peer["primary_key_id"])
+        done = g2.run(f"grep -q '\"end\"' {RUN}/reneg.json && ! pgrep -f 'iperf3 -c' "
+                      f">/dev/null", check=False)
+        if done.returncode == 0:
+            break
+        time.sleep(1)
+    res = json.loads(g2.run(f"cat {RUN}/reneg.json").stdout)
+    per_sec = [round(iv["sum"]["bytes"] / iv["sum"]["seconds"]) for iv in res["intervals"]]
+    ids = [k for i, k in enumerate(seen) if i == 0 or k != seen[i - 1]]
+    _report("reneg-sec c3", f"{len(ids) - 1} primary key swaps seen in the kernel "
+            f"(key ids {ids}); iperf3 intervals B/s min {min(per_sec)} max {max(per_sec)}")
+    assert len(ids) >= 3, (ids, _diag(g1, g2))
+    assert all(b > 0 for b in per_sec), per_sec
+    log = g2.run(f"cat {RUN}/c3.log").stdout
+    assert log.count("Data Channel: cipher") >= 3, log[-3000:]
+
+
+# -- vanished clients and reconnects ---------------------------------------------------
+
+def _iroute_ok(g1: Guest) -> bool:
+    return g1.run(f"ping -c 1 -W 2 {IROUTE_HOST}", check=False).returncode == 0
+
+
+def test_vanished_client_expires_then_reconnects(g1, g2, clients):
+    vip = CLIENTS["c1"]["vip"]
+    assert vip in _peers(g1) and "c1" in _status_clients(g1)
+    _kill9(g2, "c1")
+    t0 = time.monotonic()
+    _wait("kernel expires c1's peer", lambda: vip not in _peers(g1), 90, lambda: _diag(g1))
+    gone = time.monotonic() - t0
+    _wait("c1 leaves the status file", lambda: "c1" not in _status_clients(g1), 30,
+          lambda: _diag(g1))
+    _report("expiry of a kill -9 client", f"peer gone from the kernel after {gone:.0f} s "
+            f"(keepalive 2/10, server timeout 20 s)")
+    assert gone >= 10, gone  # not before the keepalive timeout can have passed
+    journal = _journal(g1)
+    assert re.search(r"c1/.*(expired|ping-restart|Inactivity timeout)", journal, re.I), \
+        journal[-3000:]
+    assert not _iroute_ok(g1)
+
+    _start_client(g2, "c1")
+    _wait("c1 reconnected", lambda: _client_up(g2, "c1"), 120, lambda: _diag(g1, g2))
+    _wait("c1's peer back in the kernel", lambda: vip in _peers(g1), 30, lambda: _diag(g1))
+    assert _status_clients(g1).get("c1") == vip or _wait(
+        "c1 back in the status file", lambda: _status_clients(g1).get("c1") == vip, 20,
+        lambda: _diag(g1))
+    _wait("iroute behind c1 reachable again", lambda: _iroute_ok(g1), 30, lambda: _diag(g1))
+    assert "10.99.1.0/24" in _peers(g1)[vip]["iroutes"]
+
+
+def test_fast_reconnect_keeps_vip_and_iroute(g1, g2, clients):
+    """kill -9 and restart at once, before the kernel could expire the old peer."""
+    vip = CLIENTS["c1"]["vip"]
+    old = _peers(g1)[vip]
+    _kill9(g2, "c1")
+    _start_client(g2, "c1")
+    _wait("c1 reconnected", lambda: _client_up(g2, "c1"), 120, lambda: _diag(g1, g2))
+
+    def new_peer() -> bool:
+        p = _peers(g1).get(vip)
+        return bool(p) and p["peer_id"] != old["peer_id"]
+
+    _wait("c1's new peer in the kernel", new_peer, 60, lambda: _diag(g1))
+    ping = g2.run(f"ip netns exec ns-c1 ping -c 2 -i 0.5 -W 3 {SERVER_VIP}", check=False)
+    assert ping.returncode == 0, ping.stdout + _diag(g1, g2)
+    _wait("iroute behind c1 after a fast reconnect", lambda: _iroute_ok(g1), 30,
+          lambda: _diag(g1))
+    # and it stays: the old instance's cleanup must not take the iroute along
+    time.sleep(25)
+    peers = _peers(g1)
+    assert [p["peer_id"] for p in peers.values() if p["vpn_ipv4"] == vip] == [
+        peers[vip]["peer_id"]]
+    assert "10.99.1.0/24" in peers[vip]["iroutes"], peers[vip]
+    assert _iroute_ok(g1), _diag(g1)
+    assert _status_clients(g1).get("c1") == vip
+
+
+# -- fallback: the same clients, module unloaded -----------------------------------------
+
+def test_fallback_to_userspace_without_the_module(g1, g2, clients, iperf_server):
+    since = g1.run("date '+%F %T'").stdout.strip()
+    g1.run(f"systemctl stop openvpn-server@{NAME} && modprobe -r ovpn_shortcut && "
+           f"systemctl start openvpn-server@{NAME}")
+    try:
+        assert g1.run("test -d /sys/module/ovpn_shortcut", check=False).returncode != 0
+        js = _wait("server up on a tun device",
+                   lambda: g1.run(f"ip -d -j link show {DEV}", check=False).stdout.strip(),
+                   60, lambda: _diag(g1))
+        assert json.loads(js)[0]["linkinfo"]["info_kind"] == "tun", js
+        journal = _journal(g1, since)
+        assert f"DCO device {DEV} opened" not in journal, journal[-3000:]
+        assert f"TUN/TAP device {DEV} opened" in journal, journal[-3000:]
+        # c2 notices the restart (explicit-exit-notify) and reconnects on its own
+        g2.run(f"truncate -s 0 {RUN}/c2.log")
+        _wait("c2 reconnected to the userspace server", lambda: _client_up(g2, "c2"), 120,
+              lambda: _diag(g1, g2))
+        ping = g2.run(f"ip netns exec ns-c2 ping -c 3 -i 0.5 -W 3 {SERVER_VIP}", check=False)
+        assert ping.returncode == 0, ping.stdout + _diag(g1, g2)
+        _wait("iperf3 server back", lambda: g1.run(
+            f"ip -4 -o addr show dev {DEV} | grep -q {SERVER_VIP}", check=False
+        ).returncode == 0, 30, lambda: _diag(g1))
+        g1.run("kill $(cat /run/ovpn-iperf3.pid); sleep 1; "
+               f"iperf3 -s -D -B {SERVER_VIP} --pidfile /run/ovpn-iperf3.pid; sleep 1")
+        _, cpu0 = _server_cpu(g1)
+        t0 = time.monotonic()
+        res = _iperf(g2, "c2", 5)
+        wall = time.monotonic() - t0
+        _, cpu1 = _server_cpu(g1)
+        mbit = res["end"]["sum_received"]["bits_per_second"] / 1e6
+        _report("iperf3 c2 client->server, module unloaded (userspace)",
+                f"{mbit:.1f} Mbit/s; server CPU {cpu1 - cpu0:.2f} s in {wall:.1f} s")
+        assert res["end"]["sum_received"]["bytes"] > 0
+    finally:
+        g1.run(f"systemctl stop openvpn-server@{NAME}; modprobe ovpn_shortcut; "
+               f"systemctl start openvpn-server@{NAME}", check=False)
