@@ -11,12 +11,12 @@ short_description: An ovpn-shortcut network device
 description:
   - Creates or deletes a network device of kind C(ovpn-shortcut) and sets its
     mode, MTU, administrative state and listen port.
-  - With O(listen_port) the device owns a kernel UDP socket (static mode): peers
-    then need no OpenVPN process and no socket fd (see M(ovpn_instance)).
+  - With O(listen_port) the device owns a kernel UDP socket (static mode), so
+    peers need no OpenVPN process and no socket fd (see M(ovpn_instance)).
   - Idempotent. An existing device is read (rtnetlink and get-dev) and only what
     differs is set; the listen port with set-dev, MTU and up/down with rtnetlink.
 version_added: "0.1.0"
-author: ovpn-shortcut project
+author: ovpn-shortcut project (!UNKNOWN)
 requirements:
   - pyroute2 >= 0.7
   - the ovpn_shortcut kernel module loaded on the target

@@ -14,7 +14,7 @@ description:
   - Key material is never reported (the kernel does not return it); the key-ids
     in the primary and secondary slots are.
 version_added: "0.1.0"
-author: ovpn-shortcut project
+author: ovpn-shortcut project (!UNKNOWN)
 requirements:
   - pyroute2 >= 0.7
   - the ovpn_shortcut kernel module loaded on the target

@@ -21,7 +21,7 @@ description:
     new-key when the kernel's primary key-id or the recorded fingerprint differs
     from O(keys).
 version_added: "0.1.0"
-author: ovpn-shortcut project
+author: ovpn-shortcut project (!UNKNOWN)
 requirements:
   - pyroute2 >= 0.7
   - the ovpn_shortcut kernel module loaded on the target

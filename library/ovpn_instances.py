@@ -17,7 +17,7 @@ description:
     remote or VIPs changed, iroutes removed), so a VIP or iroute can move from one
     peer to another in one run.
 version_added: "0.1.0"
-author: ovpn-shortcut project
+author: ovpn-shortcut project (!UNKNOWN)
 requirements:
   - pyroute2 >= 0.7
   - the ovpn_shortcut kernel module loaded on the target
@@ -78,9 +78,10 @@ options:
       keys:
         description:
           - The primary key. Unmanaged when omitted.
-          - Either explicit material (O(keys.encrypt_key), O(keys.encrypt_nonce),
-            O(keys.decrypt_key), O(keys.decrypt_nonce)) or an OpenVPN static key
-            (O(keys.static_key)) with O(keys.direction).
+          - Either explicit material (O(instances[].keys.encrypt_key),
+            O(instances[].keys.encrypt_nonce), O(instances[].keys.decrypt_key),
+            O(instances[].keys.decrypt_nonce)) or an OpenVPN static key
+            (O(instances[].keys.static_key)) with O(instances[].keys.direction).
         type: dict
         suboptions:
           cipher:
@@ -99,10 +100,14 @@ options:
             description: Hex nonce tail for sending (8 bytes).
             type: str
           decrypt_key:
-            description: Hex cipher key for receiving; the other side's O(keys.encrypt_key).
+            description: >-
+              Hex cipher key for receiving; the other side's
+              O(instances[].keys.encrypt_key).
             type: str
           decrypt_nonce:
-            description: Hex nonce tail for receiving; the other side's O(keys.encrypt_nonce).
+            description: >-
+              Hex nonce tail for receiving; the other side's
+              O(instances[].keys.encrypt_nonce).
             type: str
           static_key:
             description:
@@ -112,8 +117,9 @@ options:
             type: str
           direction:
             description:
-              - Key direction with O(keys.static_key); C(0) sends with the first key and
-                receives with the second, C(1) the other way. The two ends use different values.
+              - Key direction with O(instances[].keys.static_key); C(0) sends with
+                the first key and receives with the second, C(1) the other way.
+                The two ends use different values.
             type: int
             choices: [0, 1]
 notes:

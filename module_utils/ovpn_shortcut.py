@@ -29,7 +29,7 @@ import struct
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Union
 
 from pyroute2.netlink import NLA_F_NESTED, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, genlmsg, nla
 from pyroute2.netlink.exceptions import NetlinkError
@@ -815,7 +815,8 @@ class KeyExhausted:
     event: str = "key-exhausted"
 
 
-PeerEvent = PeerDeleted | PeerFloated | KeyExhausted
+# typing.Union: module_utils are linted for older target Pythons too
+PeerEvent = Union[PeerDeleted, PeerFloated, KeyExhausted]  # noqa: UP007
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -1239,7 +1240,7 @@ class PeerListener:
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._pending:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            ready, _, _ = select.select([self.sock], [], [], left)
+            ready = select.select([self.sock], [], [], left)[0]
             if not ready:
                 return None
             try:

@@ -474,9 +474,11 @@ def device_state(link: dict[str, Any] | None, dev: dict[str, Any] | None) -> dic
     }
 
 
+DevicePlan = tuple[list[tuple[str, dict[str, Any]]], dict[str, Any], dict[str, Any]]
+
+
 def plan_device(p: dict[str, Any], link: dict[str, Any] | None,
-                dev: dict[str, Any] | None) -> tuple[list[tuple[str, dict[str, Any]]],
-                                                      dict[str, Any], dict[str, Any]]:
+                dev: dict[str, Any] | None) -> DevicePlan:
     """(operations, before, after) of ovpn_device; operations are (name, args)."""
     name = p["name"]
     if link is not None and link.get("kind") != "ovpn-shortcut":
@@ -631,7 +633,6 @@ class NetlinkBackend:
         self.ovs.del_iroute(device, peer_id, prefix)
 
 
-
 # ---------------------------------------------------------------- module bodies
 
 
@@ -658,8 +659,13 @@ def manage_peers(backend: Any, store: KeyStore, device: str, specs: list[Instanc
     for pid in absent:
         if not 0 <= pid <= PEER_ID_MAX:
             raise SpecError(f"peer_id {pid} is out of range 0..{PEER_ID_MAX}")
-    link = device_link(backend, device)
-    current = {p.peer_id: p for p in backend.peers(device)}
+    if check_mode and backend.link(device) is None:
+        # check mode: the device task before this one only pretended to create it
+        link: dict[str, Any] = {"ifindex": None}
+        current: dict[int, Any] = {}
+    else:
+        link = device_link(backend, device)
+        current = {p.peer_id: p for p in backend.peers(device)}
     records = store.load(device, link["ifindex"])
     ops: list[Op] = []
     before: dict[int, Any] = {}

@@ -24,8 +24,8 @@ from ovpn_lab import paths
 if str(paths.REPO_ROOT / "module_utils") not in ansible.module_utils.__path__:
     ansible.module_utils.__path__.append(str(paths.REPO_ROOT / "module_utils"))
 
-from ansible.module_utils import ovpn_shortcut_ansible as osa  # noqa: E402
-from ansible.module_utils.ovpn_shortcut import (  # noqa: E402
+from ansible.module_utils import ovpn_shortcut_ansible as osa
+from ansible.module_utils.ovpn_shortcut import (
     Endpoint,
     OvpnShortcutError,
     Peer,
@@ -274,6 +274,11 @@ def test_instance_check_mode_changes_nothing(kern, tmp_path, capsys):
     assert r["changed"] and kern.calls == [] and kern.peer_tables["ovs0"] == {}
     assert r["diff"]["before"] == {} and r["diff"]["after"]["vips"] == ["10.99.0.2"]
     assert not (tmp_path / "state").exists()
+    # a device the check run's ovpn_device task only pretended to create
+    r = run(ovpn_instance, dict(PEER1, device="ovs9"), kern, tmp_path, capsys, check=True)
+    assert r["changed"] and r["operations"][0].startswith("new-peer peer 1")
+    r = run(ovpn_instance, dict(PEER1, device="ovs9"), kern, tmp_path, capsys)
+    assert r["failed"] and "unknown device ovs9" in r["msg"]
 
 
 def test_instance_key_fingerprint_idempotence(kern, tmp_path, capsys):

@@ -1,0 +1,179 @@
+"""library/ovpn_* through ansible-playbook against the lab guests.
+
+Kernel state is read back independently of the modules, with the kernel
+module's stdlib-only netlink tool (kernel_module/tools/ovpn_sc_ctl.py) copied
+into g1 and g2.  Playbooks: tests/vm/playbooks/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ovpn_lab import paths
+from ovpn_lab.guest import Guest
+
+ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+ANSIBLE = Path(sys.executable).parent / "ansible"
+PLAYBOOKS = Path(__file__).parent / "playbooks"
+CTL_DIR = "/opt/ovs-ctl"
+CTL = f"python3 {CTL_DIR}/tools/ovpn_sc_ctl.py"
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
+                OVPN_LAB_NAME=os.environ.get("OVPN_LAB_NAME", "pytest"))
+
+
+def play(playbook: str, *args: str, extra: dict | None = None
+         ) -> tuple[subprocess.CompletedProcess, dict[str, dict[str, int]]]:
+    cmd = [str(ANSIBLE_PLAYBOOK), str(PLAYBOOKS / playbook), *args]
+    if extra is not None:
+        cmd += ["-e", json.dumps(extra)]
+    res = subprocess.run(cmd, cwd=paths.REPO_ROOT, env=_env(), capture_output=True,
+                         text=True, timeout=900)
+    assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-3000:]
+    recap = {}
+    for m in re.finditer(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", res.stdout, re.M):
+        recap[m.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))}
+    return res, recap
+
+
+def info(host: str, device: str) -> dict:
+    """ovpn_info run ad hoc (oneline output: 'g1 | SUCCESS => {json}')."""
+    res = subprocess.run([str(ANSIBLE), host, "-m", "ovpn_info", "-a", f"device={device}",
+                          "-o"], cwd=paths.REPO_ROOT, env=_env(), capture_output=True,
+                         text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    (dev,) = json.loads(res.stdout[res.stdout.index("{"):])["devices"]
+    return dev
+
+
+def kernel_peers(g: Guest, device: str) -> dict[int, dict]:
+    """Peers as the kernel reports them, read with ovpn_sc_ctl.py (not the modules)."""
+    r = g.run(f"ip link show {device} >/dev/null 2>&1 && {CTL} get-peer {device} || true")
+    if not r.stdout.strip():
+        return {}
+    out = json.loads(r.stdout)
+    msgs = out if isinstance(out, list) else [out]
+    peers = {}
+    for msg in msgs:
+        p = msg.get("GET_PEER") or msg.get("get_peer") or msg
+        peers[int(p["PEER_ID"])] = p
+    return peers
+
+
+def _vip4(p: dict):
+    return p.get("IPV4")
+
+
+def _iroutes(p: dict) -> list[str]:
+    ir = p.get("IROUTE") or []
+    ir = ir if isinstance(ir, list) else [ir]
+    return sorted(f"{r['PREFIX']}/{r['PREFIX_LEN']}" for r in ir)
+
+
+@pytest.fixture(scope="module")
+def guests_ready(g1: Guest, g2: Guest, ovpn_module: str) -> tuple[Guest, Guest]:
+    for g in (g1, g2):
+        g.run("ip link del ovs-static 2>/dev/null; ip link del ovs-mp 2>/dev/null;"
+              f" rm -rf /run/ovpn-shortcut {CTL_DIR}; mkdir -p {CTL_DIR}; true")
+        g.run(f"modprobe {ovpn_module}")
+        g.copy_in(paths.REPO_ROOT / "kernel_module" / "tools", CTL_DIR)
+        g.copy_in(paths.REPO_ROOT / "kernel_module" / "include", CTL_DIR)
+    return g1, g2
+
+
+def _inst(pid: int, vip: str, **kw) -> dict:
+    d = {"peer_id": pid, "remote": f"198.18.0.{100 + pid}", "remote_port": 1194,
+         "vips": [vip], "keys": {"cipher": "chacha20-poly1305", "key_id": pid % 8,
+                                 "encrypt_key": f"{pid:02x}" * 32, "encrypt_nonce": "ab" * 8,
+                                 "decrypt_key": "cd" * 32, "decrypt_nonce": "ef" * 8}}
+    d.update(kw)
+    return d
+
+
+def test_peers_check_idempotence_diff_purge_absent(guests_ready):
+    g1, _ = guests_ready
+    peers = [_inst(1, "10.98.0.2", iroutes=["192.168.20.0/24"]), _inst(2, "10.98.0.3")]
+
+    # --check on a guest without the device: changes reported, nothing made
+    _, recap = play("peers.yml", "--check", extra={"ovpn_test_instances": peers})
+    assert recap["g1"]["changed"] == 2 and recap["g1"]["failed"] == 0
+    assert g1.run("ip link show ovs-mp", check=False).returncode != 0
+
+    _, recap = play("peers.yml", extra={"ovpn_test_instances": peers})
+    assert recap["g1"]["changed"] == 2
+    k = kernel_peers(g1, "ovs-mp")
+    assert sorted(k) == [1, 2]
+    assert (_vip4(k[1]), _vip4(k[2])) == ("10.98.0.2", "10.98.0.3")
+    assert _iroutes(k[1]) == ["192.168.20.0/24"]
+    assert k[1]["PRIMARY_KEY_ID"] == 1 and k[2]["PRIMARY_KEY_ID"] == 2
+
+    _, recap = play("peers.yml", extra={"ovpn_test_instances": peers})
+    assert recap["g1"]["changed"] == 0
+
+    # --check with an iroute added: reported, not made
+    more = [_inst(1, "10.98.0.2", iroutes=["192.168.20.0/24", "192.168.21.0/24"]), peers[1]]
+    _, recap = play("peers.yml", "--check", extra={"ovpn_test_instances": more})
+    assert recap["g1"]["changed"] == 1
+    assert _iroutes(kernel_peers(g1, "ovs-mp")[1]) == ["192.168.20.0/24"]
+
+    # --diff shows the moved VIP
+    moved = [_inst(1, "10.98.0.5", iroutes=["192.168.20.0/24"]), peers[1]]
+    res, recap = play("peers.yml", "--diff", extra={"ovpn_test_instances": moved})
+    assert recap["g1"]["changed"] == 1
+    assert re.search(r'^-\s+"10\.98\.0\.2"', res.stdout, re.M), res.stdout[-4000:]
+    assert re.search(r'^\+\s+"10\.98\.0\.5"', res.stdout, re.M), res.stdout[-4000:]
+    k = kernel_peers(g1, "ovs-mp")
+    assert _vip4(k[1]) == "10.98.0.5" and _iroutes(k[1]) == ["192.168.20.0/24"]
+    assert k[1]["PRIMARY_KEY_ID"] == 1  # the key came along with the re-created peer
+    _, recap = play("peers.yml", extra={"ovpn_test_instances": moved})
+    assert recap["g1"]["changed"] == 0
+
+    # a peer nobody declared (device-owned socket, no fd), then purge
+    g1.run(f"{CTL} new-peer ovs-mp --id 9 --remote 198.18.0.109:1194 --vip4 10.98.0.9")
+    assert sorted(kernel_peers(g1, "ovs-mp")) == [1, 2, 9]
+    _, recap = play("peers.yml", extra={"ovpn_test_instances": moved})
+    assert recap["g1"]["changed"] == 0 and 9 in kernel_peers(g1, "ovs-mp")
+    _, recap = play("peers.yml", extra={"ovpn_test_instances": moved, "ovpn_test_purge": True})
+    assert recap["g1"]["changed"] == 1
+    assert sorted(kernel_peers(g1, "ovs-mp")) == [1, 2]
+
+    # state: absent
+    _, recap = play("peers.yml", extra={"ovpn_test_absent": [2]})
+    assert recap["g1"]["changed"] == 1
+    assert sorted(kernel_peers(g1, "ovs-mp")) == [1]
+    _, recap = play("peers.yml", extra={"ovpn_test_absent": [2]})
+    assert recap["g1"]["changed"] == 0
+
+
+def test_static_link_carries_traffic(guests_ready):
+    g1, g2 = guests_ready
+    _, recap = play("static_link.yml")
+    assert recap["g1"]["changed"] > 0 and recap["g2"]["changed"] > 0
+    _, recap = play("static_link.yml")
+    assert recap["g1"]["changed"] == 0 and recap["g2"]["changed"] == 0, recap
+
+    before = {g.name: kernel_peers(g, "ovs-static")[1] for g in (g1, g2)}
+    g1.run("ping -c 3 -W 5 10.99.0.2")
+    g2.run("ping -c 3 -W 5 -6 fd00:99::1")
+    for g in (g1, g2):
+        p = kernel_peers(g, "ovs-static")[1]
+        b = before[g.name]
+        assert p["VPN_RX_PACKETS64"] >= b["VPN_RX_PACKETS64"] + 6, (g.name, p)
+        assert p["VPN_TX_PACKETS64"] >= b["VPN_TX_PACKETS64"] + 6, (g.name, p)
+        assert p["LINK_RX_BYTES"] > b["LINK_RX_BYTES"]
+    # the info module reports the same counters
+    for g in (g1, g2):
+        dev = info(g.name, "ovs-static")
+        assert (dev["mode"], dev["listen_port"], dev["mtu"]) == ("p2p", 1194, 1400)
+        (peer,) = dev["peers"]
+        assert peer["counters"]["vpn_rx_packets"] >= 6
+        assert peer["primary_key_id"] == 0 and peer["drops"]["auth"] == 0
