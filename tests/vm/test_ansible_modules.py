@@ -63,20 +63,18 @@ def kernel_peers(g: Guest, device: str) -> dict[int, dict]:
     out = json.loads(r.stdout)
     msgs = out if isinstance(out, list) else [out]
     peers = {}
-    for msg in msgs:
-        p = msg.get("GET_PEER") or msg.get("get_peer") or msg
-        peers[int(p["PEER_ID"])] = p
+    for msg in msgs:  # ovpn_sc_ctl.py: lower-case attribute names, iroutes in "IROUTES"
+        p = msg["get_peer"]
+        peers[int(p["peer_id"])] = p
     return peers
 
 
 def _vip4(p: dict):
-    return p.get("IPV4")
+    return p.get("ipv4")
 
 
 def _iroutes(p: dict) -> list[str]:
-    ir = p.get("IROUTE") or []
-    ir = ir if isinstance(ir, list) else [ir]
-    return sorted(f"{r['PREFIX']}/{r['PREFIX_LEN']}" for r in ir)
+    return sorted(f"{r['prefix']}/{r['prefix_len']}" for r in p.get("IROUTES", []))
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +112,7 @@ def test_peers_check_idempotence_diff_purge_absent(guests_ready):
     assert sorted(k) == [1, 2]
     assert (_vip4(k[1]), _vip4(k[2])) == ("10.98.0.2", "10.98.0.3")
     assert _iroutes(k[1]) == ["192.168.20.0/24"]
-    assert k[1]["PRIMARY_KEY_ID"] == 1 and k[2]["PRIMARY_KEY_ID"] == 2
+    assert k[1]["primary_key_id"] == 1 and k[2]["primary_key_id"] == 2
 
     _, recap = play("peers.yml", extra={"ovpn_test_instances": peers})
     assert recap["g1"]["changed"] == 0
@@ -133,7 +131,7 @@ def test_peers_check_idempotence_diff_purge_absent(guests_ready):
     assert re.search(r'^\+\s+"10\.98\.0\.5"', res.stdout, re.M), res.stdout[-4000:]
     k = kernel_peers(g1, "ovs-mp")
     assert _vip4(k[1]) == "10.98.0.5" and _iroutes(k[1]) == ["192.168.20.0/24"]
-    assert k[1]["PRIMARY_KEY_ID"] == 1  # the key came along with the re-created peer
+    assert k[1]["primary_key_id"] == 1  # the key came along with the re-created peer
     _, recap = play("peers.yml", extra={"ovpn_test_instances": moved})
     assert recap["g1"]["changed"] == 0
 
@@ -167,9 +165,9 @@ def test_static_link_carries_traffic(guests_ready):
     for g in (g1, g2):
         p = kernel_peers(g, "ovs-static")[1]
         b = before[g.name]
-        assert p["VPN_RX_PACKETS64"] >= b["VPN_RX_PACKETS64"] + 6, (g.name, p)
-        assert p["VPN_TX_PACKETS64"] >= b["VPN_TX_PACKETS64"] + 6, (g.name, p)
-        assert p["LINK_RX_BYTES"] > b["LINK_RX_BYTES"]
+        assert p["vpn_rx_packets64"] >= b["vpn_rx_packets64"] + 6, (g.name, p)
+        assert p["vpn_tx_packets64"] >= b["vpn_tx_packets64"] + 6, (g.name, p)
+        assert p["link_rx_bytes"] > b["link_rx_bytes"]
     # the info module reports the same counters
     for g in (g1, g2):
         dev = info(g.name, "ovs-static")
