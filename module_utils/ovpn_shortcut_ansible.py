@@ -251,6 +251,13 @@ def _prefix(text: str, what: str) -> str:
         raise SpecError(f"{what}: {text!r} is not a network in CIDR notation ({exc})") from None
 
 
+def _unmapped(host: str) -> str:
+    """::ffff:192.0.2.1 (a dual-stack socket's view of an IPv4 peer) as 192.0.2.1."""
+    addr = ipaddress.ip_address(host)
+    mapped = getattr(addr, "ipv4_mapped", None)
+    return str(mapped) if mapped else str(addr)
+
+
 def _sort_addrs(items: list[str]) -> list[str]:
     return sorted(items, key=lambda a: (":" in a, ipaddress.ip_network(a, strict=False)))
 
@@ -329,7 +336,7 @@ def peer_state(peer: Any, record: dict[str, Any] | None) -> dict[str, Any]:
     remote = peer.remote
     return {
         "peer_id": peer.peer_id,
-        "remote": remote.host if remote else None,
+        "remote": _unmapped(remote.host) if remote else None,
         "remote_port": remote.port if remote else None,
         "local": peer.local_ip,
         "vips": [v for v in (peer.vpn_ipv4, peer.vpn_ipv6) if v],

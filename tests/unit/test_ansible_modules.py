@@ -254,6 +254,16 @@ def test_instance_vip_move_without_keys_fails_when_peer_has_a_key(kern, tmp_path
     assert kern.calls == []
 
 
+def test_instance_ipv4_mapped_remote_is_the_same_remote(kern, tmp_path, capsys):
+    run(ovpn_instance, PEER1, kern, tmp_path, capsys)
+    kern.peer_tables["ovs0"][1].remote = Endpoint("::ffff:198.18.0.2", 1194)
+    kern.calls.clear()
+    assert not run(ovpn_instance, PEER1, kern, tmp_path, capsys)["changed"]
+    kern.peer_tables["ovs0"][1].remote = Endpoint("::ffff:198.18.0.3", 1194)
+    r = run(ovpn_instance, PEER1, kern, tmp_path, capsys, diff=True)
+    assert r["changed"] and r["diff"]["before"]["remote"] == "198.18.0.3"
+
+
 def test_instance_iroute_change_is_minimal(kern, tmp_path, capsys):
     run(ovpn_instance, PEER1, kern, tmp_path, capsys)
     kern.calls.clear()
