@@ -22,7 +22,7 @@ from tests.conftest import TIMINGS
 
 # Tests that boot a lab of their own run first, before the shared lab is up,
 # so that no more than one lab's guests share the machine's cores at a time.
-OWN_LAB_MODULES = ("test_site.py",)
+OWN_LAB_MODULES = ("test_site.py", "test_molecule.py")
 
 
 def pytest_collection_modifyitems(items) -> None:
