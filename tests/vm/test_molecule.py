@@ -2,8 +2,8 @@
 
 The whole default sequence (dependency, cleanup, destroy, syntax, create,
 prepare, converge, idempotence, side_effect, verify, cleanup, destroy) must
-pass. The scenario's lab is "pytest-molecule", never the session lab; it is
-brought down here as well, whatever molecule did.
+pass. The scenario's lab is $OVPN_MOLECULE_LAB or "pytest-molecule", never the
+session lab; it is brought down here as well, whatever molecule did.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from ovpn_lab import paths
 from ovpn_lab.lab import Lab
 from tests.conftest import TIMINGS
 
-LAB = "pytest-molecule"
+LAB = os.environ.get("OVPN_MOLECULE_LAB", "pytest-molecule")
 VENV_BIN = Path(sys.executable).parent
 TIMEOUT = 3600  # seconds; a hung step (QEMU, SSH) must not hang the suite
 STEP_RE = re.compile(r"\[default > (\w+)\] (Executing|Executed: (.*))$")
