@@ -75,7 +75,7 @@ def deployed(lab, g1: Guest, g2: Guest, ovpn_module: str, tmp_path_factory) -> P
     t0 = time.monotonic()
     proc = subprocess.run([str(ANSIBLE_PLAYBOOK), "playbooks/ovpn_shortcut.yml",
                            "-e", json.dumps(extra)], cwd=paths.REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=1800)
+                          capture_output=True, text=True, timeout=3600)
     _report("role play (server + g2 client)", f"{time.monotonic() - t0:.0f} s")
     assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-3000:]
     return pki
