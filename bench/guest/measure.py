@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Guest side of `./dev bench`: run the measurements from namespace bc to a target.
+
+    measure.py --target IP --tests tcp1,tcp4,udp64,udp1200,ping --duration 5 --pids "1 2"
+
+Prints one JSON object: per test the figure, and the guest's CPU split during it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from parse import (
+    cpu_shares,
+    iperf_tcp_bps,
+    iperf_udp_pps,
+    ping_rtt,
+    proc_pid_ticks,
+    proc_stat_cpu,
+)
+
+NS = ["ip", "netns", "exec", "bc"]
+
+
+def _ticks(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            total += proc_pid_ticks(Path(f"/proc/{pid}/stat").read_text())
+        except (OSError, ValueError):
+            pass
+    return total
+
+
+def _run(argv: list[str], timeout: float) -> str:
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv} exit {proc.returncode}: "
+                           f"{proc.stdout[-500:]} {proc.stderr[-500:]}")
+    return proc.stdout
+
+
+def one(test: str, target: str, duration: int) -> dict:
+    t = ["-t", str(duration), "-O", "1", "-J", "-c", target]
+    if test.startswith("tcp"):
+        streams = test[3:] or "1"
+        doc = json.loads(_run([*NS, "iperf3", *t, "-P", streams], duration + 60))
+        return {"mbps": iperf_tcp_bps(doc) / 1e6}
+    if test.startswith("udp"):
+        size = test[3:]
+        doc = json.loads(_run([*NS, "iperf3", *t, "-u", "-b", "0", "-l", size], duration + 60))
+        return iperf_udp_pps(doc)
+    if test == "ping":
+        out = _run([*NS, "ping", "-q", "-c", "20", "-i", "0.05", "-W", "5", "-s", "56", target],
+                   120)
+        return ping_rtt(out)
+    raise ValueError(f"unknown test {test}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--target", required=True)
+    ap.add_argument("--tests", default="tcp1,tcp4,ping")
+    ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--pids", default="")
+    a = ap.parse_args()
+    pids = [int(p) for p in a.pids.split()]
+    ncpu = os.cpu_count() or 1
+    out: dict[str, dict] = {}
+    for test in a.tests.split(","):
+        before, pt0, t0 = proc_stat_cpu(Path("/proc/stat").read_text()), _ticks(pids), time.time()
+        try:
+            res = one(test, a.target, a.duration)
+        except (RuntimeError, ValueError, subprocess.TimeoutExpired, KeyError) as e:
+            res = {"error": str(e)[-800:]}
+        after = proc_stat_cpu(Path("/proc/stat").read_text())
+        res["cpu"] = cpu_shares(before, after, _ticks(pids) - pt0, ncpu)
+        res["seconds"] = round(time.time() - t0, 2)
+        out[test] = res
+        time.sleep(0.5)
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Preparing the bench guest: module, packages, PKI, scripts (host side)."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from ovpn_lab import paths
+from ovpn_lab.guest import Guest
+from ovpn_lab.image import Image
+from ovpn_lab.kbuild import build_module
+from ovpn_lab.log import log
+from ovpn_lab.openvpn_deb import ensure_openvpn_debs, openvpn_deb
+
+GUEST_DIR = "/root/bench"
+DCO_PACKAGE = "openvpn-dco-dkms"
+
+PKI_SCRIPT = r"""
+set -e
+cd "$1"
+ec="-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+openssl req -x509 $ec -keyout ca.key -out ca.crt -days 2 -subj /CN=bench-ca 2>/dev/null
+for who in server client; do
+  openssl req $ec -keyout $who.key -out $who.csr -subj /CN=$who 2>/dev/null
+  eku=serverAuth; [ $who = client ] && eku=clientAuth
+  printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyAgreement\n' > $who.ext
+  printf 'extendedKeyUsage=%s\n' $eku >> $who.ext
+  openssl x509 -req -in $who.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+    -out $who.crt -days 2 -extfile $who.ext 2>/dev/null
+done
+rm -f *.csr *.ext *.srl ca.key
+chmod 600 *.key
+"""
+
+
+def dco_deb() -> Path:
+    """openvpn-dco-dkms's .deb, fetched once with apt-get download into the lab cache."""
+    d = paths.cache_dir() / "bench-debs"
+    d.mkdir(parents=True, exist_ok=True)
+    found = sorted(d.glob(f"{DCO_PACKAGE}_*.deb"))
+    if not found:
+        subprocess.run(["apt-get", "download", DCO_PACKAGE], cwd=d, check=True,
+                       capture_output=True)
+        found = sorted(d.glob(f"{DCO_PACKAGE}_*.deb"))
+    return found[-1]
+
+
+def prepare(g: Guest, image: Image, timings: dict[str, float]) -> dict[str, str]:
+    """Everything the runs need in the guest; returns version facts."""
+    facts: dict[str, str] = {}
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        kos = build_module(paths.REPO_ROOT / "kernel_module", Path(tmp), image=image)
+        g.install_modules(kos)
+    timings["kbuild + install ovpn_shortcut"] = time.monotonic() - t0
+
+    t0 = time.monotonic()
+    deb = openvpn_deb(ensure_openvpn_debs())
+    g.copy_in(deb, f"{GUEST_DIR}/debs")
+    g.run(f"rm -rf /opt/ovpnsc && dpkg-deb -x {GUEST_DIR}/debs/{shlex.quote(deb.name)} /opt/ovpnsc")
+    facts["patched_openvpn"] = deb.name
+    timings["patched openvpn (cache + extract)"] = time.monotonic() - t0
+
+    t0 = time.monotonic()
+    dd = dco_deb()
+    g.copy_in(dd, f"{GUEST_DIR}/debs")
+    log(f"bench: dpkg -i {dd.name} (DKMS build in the guest, minutes under TCG)")
+    g.run(f"DEBIAN_FRONTEND=noninteractive dpkg -i {GUEST_DIR}/debs/{shlex.quote(dd.name)}",
+          timeout=1800)
+    g.run("modinfo ovpn_dco_v2 >/dev/null")
+    facts["ovpn_dco_deb"] = dd.name
+    timings["openvpn-dco-dkms dpkg -i (DKMS build in guest)"] = time.monotonic() - t0
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pki = Path(tmp) / "pki"
+        pki.mkdir()
+        subprocess.run(["sh", "-c", PKI_SCRIPT, "pki", str(pki)], check=True,
+                       capture_output=True)
+        g.run(f"rm -rf {GUEST_DIR}/pki {GUEST_DIR}/guest")
+        g.copy_in(pki, GUEST_DIR)
+    g.copy_in(Path(__file__).parent / "guest", GUEST_DIR)
+    km = paths.REPO_ROOT / "kernel_module"  # the netlink tools, laid out as in the repo
+    for src, dest in ((km / "tools", "km"), (km / "include", "km"),
+                      (km / "ovpn-shortcut.yaml", "km"), (km / "tests" / "harden", "km/tests")):
+        g.copy_in(src, f"{GUEST_DIR}/{dest}")
+    g.run(f"{GUEST_DIR}/guest/tunnels.sh ns")
+
+    q = "modinfo -F version"
+    facts["kernel"] = g.release()
+    facts["ovpn_shortcut_version"] = g.run(f"{q} ovpn_shortcut").stdout.strip()
+    facts["ovpn_dco_version"] = g.run(f"{q} ovpn_dco_v2").stdout.strip()
+    facts["stock_openvpn"] = g.run("openvpn --version | head -1", check=False).stdout.strip()
+    facts["iperf3"] = g.run("iperf3 --version | head -1").stdout.strip()
+    facts["guest_cpus"] = g.run("nproc").stdout.strip()
+    facts["guest_cpu_flags_aes"] = g.run("grep -m1 -c -w aes /proc/cpuinfo || true").stdout.strip()
+    facts["perf_in_guest"] = g.run("command -v perf || echo no", check=False).stdout.strip()
+    return facts
