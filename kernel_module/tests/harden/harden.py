@@ -91,7 +91,7 @@ def slab_kib() -> int:
 # --- topology ----------------------------------------------------------------
 
 def teardown() -> None:
-    for n in ("hs", "hc", "hx"):
+    for n in ("hs", "hc", "hx", "hf"):
         sh(f"ip netns pids {n} 2>/dev/null | xargs -r kill -9", check=False)
         sh(f"ip netns del {n}", check=False)
     time.sleep(1)
@@ -357,11 +357,15 @@ def phase_spoof(_args: argparse.Namespace) -> None:
 
 def phase_netlink(args: argparse.Namespace) -> None:
     fz = f"python3 {HERE}/nl_fuzz.py"
-    # a device of its own: the fuzzer adds, changes and deletes peers at random
-    ns("hs", f"{CTL} link-add tfz --mode mp")
-    ns("hs", f"{CTL} new-peer tfz --id 5 --remote 10.10.0.9:1194 --bind 10.10.0.1:1300")
+    # a netns and device of their own: the fuzzer adds, changes and deletes peers
+    # at random on every device it finds, so the tunnel under test stays apart
+    sh("ip netns add hf")
+    ns("hf", "ip link set lo up")
+    ns("hf", "ip link add dummy0 type dummy")
+    ns("hf", f"{CTL} link-add tfz --mode mp")
+    ns("hf", f"{CTL} new-peer tfz --id 5 --remote 10.10.0.9:1194 --bind 127.0.0.1:1300")
     t0 = time.monotonic()
-    out = json.loads(ns("hs", f"{fz} --dev tfz --count {args.nl_requests}", timeout=3600))
+    out = json.loads(ns("hf", f"{fz} --dev tfz --count {args.nl_requests}", timeout=3600))
     took = time.monotonic() - t0
     no_ext = {k: v for k, v in out["no_extack"].items() if not k.startswith("unknown:")}
     out["seconds"] = round(took, 1)
@@ -370,7 +374,7 @@ def phase_netlink(args: argparse.Namespace) -> None:
           f"({out['ok']} accepted, the rest refused with an errno)", True)
     check("netlink: every refusal of a known command carries an extack message",
           not no_ext, no_ext)
-    ns("hs", "ip link del tfz")
+    sh("ip netns del hf")
     tunnel_works("netlink fuzz")
     # unprivileged, and from another network namespace
     # a copy that user nobody may read (/root is closed)
