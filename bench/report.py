@@ -120,7 +120,7 @@ def chart(doc: dict[str, Any], path: Path) -> bool:
     summary = doc["summary"]
     labels = list(summary)
     figs = [(t, f, lbl) for t, f, lbl, higher in stats.METRICS if higher]
-    fig, axes = plt.subplots(1, len(figs), figsize=(4.2 * len(figs), 0.45 * len(labels) + 2))
+    fig, axes = plt.subplots(1, len(figs), figsize=(5.5 * len(figs), 0.45 * len(labels) + 2))
     for ax, (t, f, lbl) in zip(axes, figs, strict=True):
         key, k = f"{t}.{f}", UNIT_SCALE.get(f"{t}.{f}", 1.0)
         med, lo, hi, names = [], [], [], []
@@ -138,8 +138,6 @@ def chart(doc: dict[str, Any], path: Path) -> bool:
         ax.invert_yaxis()
         ax.set_title(lbl, fontsize=10)
         ax.tick_params(labelsize=8)
-    for ax in axes[1:]:
-        ax.set_yticklabels([])
     fig.suptitle("median, min-max whiskers (same guest, same run; veth omitted)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=90)

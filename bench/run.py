@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import shlex
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,6 +33,16 @@ RESULTS = Path(__file__).parent / "results"
 
 def loadavg() -> str:
     return Path("/proc/loadavg").read_text().strip()
+
+
+def git_state() -> dict[str, str]:
+    """The commit measured, and whether kernel_module/ or the patches differ from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True,
+                              cwd=Path(__file__).parent).stdout.strip()
+    return {"commit": git("rev-parse", "HEAD"),
+            "dirty": git("status", "--porcelain", "--", "../kernel_module",
+                         "../roles/ovpn_shortcut/files/openvpn-patches")}
 
 
 def plan(configs: list[str], ciphers: list[str]) -> list[tuple[str, str]]:
@@ -81,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="peer counts for the scale figures ('' to skip)")
     ap.add_argument("--churn", type=int, default=2000, help="peers for the add/del rate")
     ap.add_argument("--keep-up", action="store_true", help="leave the lab running")
+    ap.add_argument("--reuse", action="store_true",
+                    help="use the lab's running guest (and its DKMS-built ovpn-dco) as is")
     ap.add_argument("--out", type=Path, default=RESULTS)
     a = ap.parse_args(argv)
 
@@ -93,15 +106,16 @@ def main(argv: list[str] | None = None) -> int:
                    "path": "one guest, netns bs (server) and bc (client) joined by veth; "
                            "tunnel inner MTU 1420 for every tunnel",
                    "qemu": "TCG, -cpu max, 2 vCPUs, 1536 MiB"},
-        "timings_s": {}, "samples": [],
+        "git": git_state(), "timings_s": {}, "samples": [],
     }
     image = ensure_image()
     lab = Lab(a.lab)
     t0 = time.monotonic()
-    (g,) = lab.up(1)[:1]
+    (g,) = lab.up(1, fresh=not a.reuse)[:1]
     doc["timings_s"]["boot"] = time.monotonic() - t0
     try:
-        doc["versions"] = prepare(g, image, doc["timings_s"])
+        doc["versions"] = prepare(g, image, doc["timings_s"], reuse=a.reuse)
+        doc["method"]["reused_guest"] = a.reuse
         order = plan(a.configs.split(","), [c for c in a.ciphers.split(",") if c])
         for r in range(a.repeats):  # round-robin: every configuration once per round
             for config, cipher in order:

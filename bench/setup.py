@@ -48,7 +48,16 @@ def dco_deb() -> Path:
     return found[-1]
 
 
-def prepare(g: Guest, image: Image, timings: dict[str, float]) -> dict[str, str]:
+def _install_dco(g: Guest, deb: Path) -> None:
+    g.copy_in(deb, f"{GUEST_DIR}/debs")
+    log(f"bench: dpkg -i {deb.name} (DKMS build in the guest, minutes under TCG)")
+    g.run(f"DEBIAN_FRONTEND=noninteractive dpkg -i {GUEST_DIR}/debs/{shlex.quote(deb.name)}",
+          timeout=1800)
+    g.run("modinfo ovpn_dco_v2 >/dev/null")
+
+
+def prepare(g: Guest, image: Image, timings: dict[str, float],
+            reuse: bool = False) -> dict[str, str]:
     """Everything the runs need in the guest; returns version facts."""
     facts: dict[str, str] = {}
     t0 = time.monotonic()
@@ -66,13 +75,12 @@ def prepare(g: Guest, image: Image, timings: dict[str, float]) -> dict[str, str]
 
     t0 = time.monotonic()
     dd = dco_deb()
-    g.copy_in(dd, f"{GUEST_DIR}/debs")
-    log(f"bench: dpkg -i {dd.name} (DKMS build in the guest, minutes under TCG)")
-    g.run(f"DEBIAN_FRONTEND=noninteractive dpkg -i {GUEST_DIR}/debs/{shlex.quote(dd.name)}",
-          timeout=1800)
-    g.run("modinfo ovpn_dco_v2 >/dev/null")
     facts["ovpn_dco_deb"] = dd.name
-    timings["openvpn-dco-dkms dpkg -i (DKMS build in guest)"] = time.monotonic() - t0
+    if reuse and g.run("modinfo ovpn_dco_v2 >/dev/null 2>&1", check=False).returncode == 0:
+        log("bench: ovpn-dco already built in this guest (--reuse)")
+    else:
+        _install_dco(g, dd)
+        timings["openvpn-dco-dkms dpkg -i (DKMS build in guest)"] = time.monotonic() - t0
 
     with tempfile.TemporaryDirectory() as tmp:
         pki = Path(tmp) / "pki"

@@ -26,6 +26,8 @@ def iperf_udp_pps(doc: dict) -> dict[str, float]:
     seconds = float(s.get("seconds") or s["end"] - s["start"])
     packets = int(s["packets"])
     lost = int(s.get("lost_packets", 0))
+    if not 0 <= lost <= packets:
+        raise ValueError(f"inconsistent UDP counts: {packets} packets, {lost} lost")
     return {"pps": (packets - lost) / seconds, "sent_pps": packets / seconds,
             "lost_percent": 100.0 * lost / packets if packets else 0.0}
 

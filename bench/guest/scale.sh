@@ -3,8 +3,8 @@
 # client in bc talking to peer 1, driven by ovpn_sc_ctl.py (no OpenVPN process).
 #
 #   scale.sh up                 server device + peer 1 + client; prints nothing
-#   scale.sh grow FROM TO       add peers FROM..TO (ids, each with a key); prints seconds
-#   scale.sh shrink FROM TO     delete peers FROM..TO; prints seconds
+#   scale.sh grow FROM TO       add peers FROM..TO (ids, each with a key); JSON (peers.py)
+#   scale.sh shrink FROM TO     delete peers FROM..TO; JSON (peers.py)
 #   scale.sh churn N            nl_fuzz.py --churn N on the server device (JSON)
 #   scale.sh down
 set -euo pipefail
@@ -17,7 +17,6 @@ K2=202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f
 N1=a1a2a3a4a5a6a7a8
 N2=b1b2b3b4b5b6b7b8
 
-vip() { echo "10.202.$(($1 >> 8)).$(($1 & 255))"; }  # peer i's VPN address (i >= 2)
 
 case "$1" in
 up)
@@ -38,26 +37,11 @@ EOB
     C ping -c 2 -W 5 -q 10.202.0.1 >/dev/null
     ;;
 grow)
-    f=$(mktemp)
-    # the first peer owns the socket: the others share it through the same --bind
-    for ((i = $2; i <= $3; i++)); do
-        echo "new-peer scs --id $i --remote 10.200.$((1 + (i >> 8) % 250)).$((i & 255)):$((20000 + i % 40000)) --bind 10.200.0.1:1195 --vip4 $(vip $((i + 1)))"
-        echo "new-key scs --id $i --key-id 0 --alg aes-gcm --enc-key $K1 --enc-nonce $N1 --dec-key $K2 --dec-nonce $N2"
-    done > "$f"
-    t0=$(date +%s.%N)
-    S $CTL batch < "$f" >/dev/null
-    t1=$(date +%s.%N)
-    rm -f "$f"
-    python3 -c "print($t1 - $t0)"
+    # peer 1 attached the socket: the others use the device's (no socket attribute)
+    S python3 $B/guest/peers.py add scs "$2" "$3"
     ;;
 shrink)
-    f=$(mktemp)
-    for ((i = $2; i <= $3; i++)); do echo "del-peer scs --id $i"; done > "$f"
-    t0=$(date +%s.%N)
-    S $CTL batch < "$f" >/dev/null
-    t1=$(date +%s.%N)
-    rm -f "$f"
-    python3 -c "print($t1 - $t0)"
+    S python3 $B/guest/peers.py del scs "$2" "$3"
     ;;
 churn)
     S python3 $B/km/tests/harden/nl_fuzz.py --dev scs --churn "$2"
