@@ -47,15 +47,22 @@ def _run(argv: list[str], timeout: float) -> str:
     return proc.stdout
 
 
+def _iperf(argv: list[str], timeout: float) -> dict:
+    doc = json.loads(_run(argv, timeout))
+    if "error" in doc:
+        raise RuntimeError(f"iperf3: {doc['error']}")
+    return doc
+
+
 def one(test: str, target: str, duration: int) -> dict:
     t = ["-t", str(duration), "-J", "-c", target]
     if test.startswith("tcp"):
         streams = test[3:] or "1"  # TCP: the first second (slow start) omitted
-        doc = json.loads(_run([*NS, "iperf3", *t, "-O", "1", "-P", streams], duration + 60))
+        doc = _iperf([*NS, "iperf3", *t, "-O", "1", "-P", streams], duration + 60)
         return {"mbps": iperf_tcp_bps(doc) / 1e6}
     if test.startswith("udp"):
         size = test[3:]
-        doc = json.loads(_run([*NS, "iperf3", *t, "-u", "-b", "0", "-l", size], duration + 60))
+        doc = _iperf([*NS, "iperf3", *t, "-u", "-b", "0", "-l", size], duration + 60)
         return iperf_udp_pps(doc)
     if test == "ping":
         out = _run([*NS, "ping", "-q", "-c", "20", "-i", "0.05", "-W", "5", "-s", "56", target],

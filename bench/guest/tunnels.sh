@@ -18,17 +18,6 @@ MTU=1420            # inner MTU of every tunnel (WireGuard's default): no outer 
 S() { ip netns exec bs "$@"; }
 C() { ip netns exec bc "$@"; }
 
-make_ns() {
-    ip netns del bs 2>/dev/null || true
-    ip netns del bc 2>/dev/null || true
-    ip netns add bs; ip netns add bc
-    ip link add vs netns bs type veth peer name vc netns bc
-    S ip link set lo up; C ip link set lo up
-    S ip addr add 10.200.0.1/24 dev vs; C ip addr add 10.200.0.2/24 dev vc
-    S ip link set vs up; C ip link set vc up
-    S iperf3 -s -D --pidfile "$RUN/iperf3.pid"
-}
-
 stop_pid() {
     local f=$1 pid
     [ -f "$f" ] || return 0
@@ -37,6 +26,18 @@ stop_pid() {
     for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
     kill -9 "$pid" 2>/dev/null || true
     rm -f "$f"
+}
+
+make_ns() {
+    stop_pid "$RUN/iperf3.pid"  # iperf3 -s -D refuses to start beside a live pidfile
+    ip netns del bs 2>/dev/null || true
+    ip netns del bc 2>/dev/null || true
+    ip netns add bs; ip netns add bc
+    ip link add vs netns bs type veth peer name vc netns bc
+    S ip link set lo up; C ip link set lo up
+    S ip addr add 10.200.0.1/24 dev vs; C ip addr add 10.200.0.2/24 dev vc
+    S ip link set vs up; C ip link set vc up
+    S iperf3 -s -D --pidfile "$RUN/iperf3.pid"
 }
 
 down() {
