@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +152,8 @@ def write_all(doc: dict[str, Any], out: Path) -> None:
     (out / "results.md").write_text(markdown(doc))
     if doc["summary"]:
         chart(doc, out / "results.png")
+
+
+if __name__ == "__main__":  # python -m bench.report [DIR]: rewrite MD/PNG from results.json
+    d = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "results"
+    write_all(json.loads((d / "results.json").read_text()), d)

@@ -72,8 +72,8 @@ def ratios(summary: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, 
     out: dict[str, dict[str, dict[str, float]]] = {}
     for lab, row in summary.items():
         peers = [p for p in PEERS if p != row["config"]]
-        if row["config"] in SERVER_ONLY_PEER:
-            peers.append(SERVER_ONLY_PEER[row["config"]])
+        if row["config"] in SERVER_ONLY_PEER:  # against the same shape, not both-ends DCO
+            peers = [*PEERS[:3], SERVER_ONLY_PEER[row["config"]]]
         for peer in peers:
             other = summary.get(peer_label(peer, row["cipher"]))
             if other is None:

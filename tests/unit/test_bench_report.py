@@ -94,6 +94,7 @@ def test_ratios_to_peers_and_latency_inverted():
     assert sc["wireguard"]["tcp1.mbps"] == pytest.approx(100 / 70)
     assert sc["ovpn-dco"]["ping.avg_ms"] == pytest.approx(2.0)  # half the latency: 2x better
     assert r["ovpn-sc-srv AES-256-GCM"]["ovpn-dco-srv"]["tcp1.mbps"] == pytest.approx(1.2)
+    assert "ovpn-dco" not in r["ovpn-sc-srv AES-256-GCM"]  # server-only vs server-only
 
 
 def test_round_ratios():
