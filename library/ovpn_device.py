@@ -93,15 +93,12 @@ operations:
   sample: ["set-dev listen_port=1195"]
 """
 
-import traceback  # noqa: E402
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible.module_utils.ovpn_shortcut_ansible import (  # noqa: E402
     DEFAULT_KEY_STATE_DIR,
-    PYROUTE2_IMPORT_ERROR,
     KeyStore,
     NetlinkBackend,
-    SpecError,
+    execute,
     manage_device,
 )
 
@@ -132,17 +129,7 @@ def run(module: AnsibleModule, backend: object) -> dict:
 def main(backend_factory: type = NetlinkBackend) -> None:
     """Entry point; tests pass a fake backend factory."""
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    if PYROUTE2_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
-    backend = backend_factory()
-    try:
-        module.exit_json(**run(module, backend))
-    except SpecError as exc:
-        module.fail_json(msg=str(exc))
-    except OSError as exc:
-        module.fail_json(msg=f"kernel refused: {exc}", exception=traceback.format_exc())
-    finally:
-        backend.close()
+    execute(module, backend_factory, run)
 
 
 if __name__ == "__main__":

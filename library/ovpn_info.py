@@ -86,13 +86,10 @@ devices:
           counters: {vpn_rx_packets: 3, vpn_tx_packets: 3}
 """
 
-import traceback  # noqa: E402
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible.module_utils.ovpn_shortcut_ansible import (  # noqa: E402
-    PYROUTE2_IMPORT_ERROR,
     NetlinkBackend,
-    SpecError,
+    execute,
     gather_facts,
 )
 
@@ -106,17 +103,7 @@ def main(backend_factory: type = NetlinkBackend) -> None:
     """Entry point; tests pass a fake backend factory."""
     module = AnsibleModule(argument_spec={"device": {"type": "str"}},
                            supports_check_mode=True)
-    if PYROUTE2_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
-    backend = backend_factory()
-    try:
-        module.exit_json(**run(module, backend))
-    except SpecError as exc:
-        module.fail_json(msg=str(exc))
-    except OSError as exc:
-        module.fail_json(msg=f"kernel refused: {exc}", exception=traceback.format_exc())
-    finally:
-        backend.close()
+    execute(module, backend_factory, run)
 
 
 if __name__ == "__main__":

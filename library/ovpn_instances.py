@@ -179,17 +179,14 @@ operations:
   sample: ["del-peer peer 7", "new-peer peer 2 remote=198.18.0.3 remote_port=1194 vip4=10.99.0.3"]
 """
 
-import traceback  # noqa: E402
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible.module_utils.ovpn_shortcut_ansible import (  # noqa: E402
     COMMON_SPEC,
     INSTANCE_SPEC,
-    PYROUTE2_IMPORT_ERROR,
     InstanceSpec,
     KeyStore,
     NetlinkBackend,
-    SpecError,
+    execute,
     manage_peers,
 )
 
@@ -223,17 +220,7 @@ def run(module: AnsibleModule, backend: object) -> dict:
 def main(backend_factory: type = NetlinkBackend) -> None:
     """Entry point; tests pass a fake backend factory."""
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    if PYROUTE2_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
-    backend = backend_factory()
-    try:
-        module.exit_json(**run(module, backend))
-    except SpecError as exc:
-        module.fail_json(msg=str(exc))
-    except OSError as exc:
-        module.fail_json(msg=f"kernel refused: {exc}", exception=traceback.format_exc())
-    finally:
-        backend.close()
+    execute(module, backend_factory, run)
 
 
 if __name__ == "__main__":

@@ -747,3 +747,20 @@ def gather_facts(backend: Any, device: str | None) -> list[dict[str, Any]]:
         facts["peers"] = [peer_facts(p) for p in backend.peers(name)]
         out.append(facts)
     return out
+
+
+def execute(module: Any, backend_factory: Any, run: Any) -> None:
+    """The common end of every module's main(): pyroute2 check, run, errors, close."""
+    if PYROUTE2_IMPORT_ERROR:
+        from ansible.module_utils.basic import missing_required_lib
+
+        module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
+    backend = backend_factory()
+    try:
+        module.exit_json(**run(module, backend))
+    except SpecError as exc:
+        module.fail_json(msg=str(exc))
+    except OSError as exc:
+        module.fail_json(msg=f"kernel refused: {exc}", exception=traceback.format_exc())
+    finally:
+        backend.close()

@@ -353,7 +353,7 @@ def test_instance_keys_no_log(kern, tmp_path, capsys):
 
 
 def test_missing_pyroute2_is_reported(kern, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(ovpn_instance, "PYROUTE2_IMPORT_ERROR", "Traceback: No module pyroute2")
+    monkeypatch.setattr(osa, "PYROUTE2_IMPORT_ERROR", "Traceback: No module pyroute2")
     r = run(ovpn_instance, PEER1, kern, tmp_path, capsys)
     assert r["failed"] and "pyroute2" in r["msg"] and "Failed to import" in r["msg"]
 
