@@ -19,9 +19,9 @@ echo "== $config $cipher: iperf3 $(python3 -c 'import json;print(round(json.load
 echo "== top symbols (self, all CPUs)"
 perf report -i /tmp/perf.data --no-children --sort sym --stdio 2>/dev/null \
     | grep -E '^ +[0-9.]+%' | head -30
-echo "== by command"
-perf report -i /tmp/perf.data --no-children --sort comm --stdio 2>/dev/null \
-    | grep -E '^ +[0-9.]+%' | head -10
+echo "== who takes the contended spinlocks (call chains into the slow path)"
+perf report -i /tmp/perf.data --no-children -S native_queued_spin_lock_slowpath -G --stdio \
+    2>/dev/null | grep -vE '^(#|$)' | head -45
 echo "== softirq deltas (NET_RX NET_TX) during the run"
 paste <(grep -E 'NET_RX|NET_TX' /tmp/softirqs.0) <(grep -E 'NET_RX|NET_TX' /tmp/softirqs.1) \
     | awk '{n=(NF-2)/2; s0=0; s1=0; for(i=2;i<=n+1;i++) s0+=$i; for(i=n+3;i<=NF;i++) s1+=$i; print $1, s1-s0}'
