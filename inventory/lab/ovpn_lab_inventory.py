@@ -49,10 +49,13 @@ def inventory() -> dict:
         }
     return {
         "_meta": {"hostvars": hostvars},
-        "all": {"children": ["ungrouped", "ovpn_servers", "ovpn_clients", "lab_controller"]},
+        "all": {"children": ["ungrouped", "ovpn_servers", "ovpn_clients", "ovpn_links",
+                             "lab_controller"]},
         "lab_controller": {"hosts": ["localhost"]},
         "ovpn_servers": {"hosts": servers},
         "ovpn_clients": {"hosts": clients},
+        # hosts only in static links (group_vars/all.yml links g1 and g2 instead)
+        "ovpn_links": {"hosts": []},
     }
 
 
