@@ -3,6 +3,7 @@
   ovpn-lab image [--rebuild]          build (or show) the cached guest image
   ovpn-lab build [SRC] [-o DIR]       build a kernel module against the guest's headers
   ovpn-lab up [--guests N]            boot N guests (g1..gN) under QEMU TCG
+                [--debug-kernel]      ... on the KASAN/lockdep kernel
   ovpn-lab status                     list guests of the lab
   ovpn-lab exec GUEST -- CMD...       run CMD in GUEST, exit with its status
   ovpn-lab ssh GUEST                  interactive shell in GUEST
@@ -10,6 +11,7 @@
   ovpn-lab dmesg GUEST                print GUEST's kernel log
   ovpn-lab down [--all]               power guests off, stop QEMU and the switch
   ovpn-lab demo                       build, boot, load kernel_module/ and show it works
+  ovpn-lab debug-kernel [--rebuild]   build (once, cached) the KASAN/lockdep guest kernel
 
 Every command takes --lab NAME (default $OVPN_LAB_NAME or "default") so several
 labs can run side by side.
@@ -26,7 +28,8 @@ import sys
 import time
 from pathlib import Path
 
-from . import paths
+from . import debugkernel, paths
+from .debugkernel import ensure_debug_kernel
 from .guest import GuestError, kernel_trouble
 from .image import ensure_image
 from .kbuild import build_module
@@ -42,8 +45,17 @@ def _cmd_image(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_debug_kernel(args: argparse.Namespace) -> int:
+    t0 = time.monotonic()
+    k = ensure_debug_kernel(args.version, rebuild=args.rebuild)
+    meta = dict(k.meta, path=str(k.path), seconds_this_call=round(time.monotonic() - t0, 1))
+    print(json.dumps(meta, indent=2))
+    return 0
+
+
 def _cmd_build(args: argparse.Namespace) -> int:
-    for ko in build_module(Path(args.src), Path(args.out) if args.out else None):
+    kdir = ensure_debug_kernel().kbuild if args.debug_kernel else None
+    for ko in build_module(Path(args.src), Path(args.out) if args.out else None, kdir=kdir):
         print(ko)
     return 0
 
@@ -51,7 +63,12 @@ def _cmd_build(args: argparse.Namespace) -> int:
 def _cmd_up(args: argparse.Namespace) -> int:
     lab = Lab(args.lab)
     t0 = time.monotonic()
-    guests = lab.up(args.guests, cpus=args.cpus, memory_mb=args.memory, cpu_model=args.cpu)
+    if args.debug_kernel:
+        guests = debugkernel.boot(lab, args.guests, cpus=args.cpus,
+                                  memory_mb=max(args.memory, debugkernel.MEMORY_MB))
+    else:
+        guests = lab.up(args.guests, cpus=args.cpus, memory_mb=args.memory,
+                        cpu_model=args.cpu)
     log(f"lab {lab.name}: {len(guests)} guest(s) up in {time.monotonic() - t0:.1f} s")
     _print_status(lab)
     return 0
@@ -146,9 +163,18 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--rebuild", action="store_true", help="build even if cached")
     s.set_defaults(func=_cmd_image)
 
+    s = sub.add_parser("debug-kernel",
+                       help="build or show the debug (KASAN, lockdep) guest kernel")
+    s.add_argument("--rebuild", action="store_true", help="build even if cached")
+    s.add_argument("--version", help="Debian kernel package version "
+                   "(default: the lab image's kernel)")
+    s.set_defaults(func=_cmd_debug_kernel)
+
     s = sub.add_parser("build", help="build a kernel module against the guest headers")
     s.add_argument("src", nargs="?", default=str(paths.REPO_ROOT / "kernel_module"))
     s.add_argument("-o", "--out", help="directory for the .ko files")
+    s.add_argument("--debug-kernel", action="store_true",
+                   help="build against the debug kernel's tree instead")
     s.set_defaults(func=_cmd_build)
 
     s = sub.add_parser("up", help="boot guests")
@@ -156,6 +182,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--cpus", type=int, default=2, help="vCPUs per guest (default 2)")
     s.add_argument("--memory", type=int, default=1536, help="MiB per guest (default 1536)")
     s.add_argument("--cpu", default="max", help="QEMU CPU model (default max: has AES-NI)")
+    s.add_argument("--debug-kernel", action="store_true",
+                   help="boot the debug (KASAN, lockdep) kernel, built first if needed")
     s.set_defaults(func=_cmd_up)
 
     s = sub.add_parser("status", help="list guests")

@@ -57,6 +57,10 @@ class GuestSpec:
     cpus: int = 2
     memory_mb: int = 1536
     cpu_model: str = "max"
+    # A kernel of its own (e.g. the debug kernel) instead of the image's: booted
+    # without an initrd (its root disk drivers are built in), with extra arguments.
+    kernel: str = ""
+    append_extra: str = ""
 
     @property
     def lan_ipv4(self) -> str:
@@ -88,13 +92,16 @@ class Guest:
             "root=/dev/vda rw console=ttyS0 loglevel=4 panic=-1 "
             f"systemd.hostname={s.name} net.ifnames=1 systemd.show_status=0"
         )
+        if s.append_extra:
+            append += " " + s.append_extra
+        boot = (["-kernel", s.kernel] if s.kernel else
+                ["-kernel", str(self.image.kernel), "-initrd", str(self.image.initrd)])
         return [
             "qemu-system-x86_64",
             "-name", f"ovpn-lab-{Path(s.run_dir).name}-{s.name}",
             "-machine", "pc", "-accel", "tcg,thread=multi",
             "-cpu", s.cpu_model, "-smp", str(s.cpus), "-m", str(s.memory_mb),
-            "-kernel", str(self.image.kernel), "-initrd", str(self.image.initrd),
-            "-append", append,
+            *boot, "-append", append,
             "-drive", f"file={self.image.rootfs},if=virtio,format=raw,snapshot=on",
             "-netdev", f"user,id=wan,restrict=on,hostfwd=tcp:127.0.0.1:{s.ssh_port}-:22",
             "-device", f"virtio-net-pci,netdev=wan,mac={s.mac(1)},addr=0x3",

@@ -21,15 +21,23 @@ IGNORE = shutil.ignore_patterns("*.o", "*.ko", "*.mod", "*.mod.c", ".*.cmd", "*.
 
 
 def build_module(src: Path, out_dir: Path | None = None, *, image: Image | None = None,
-                 extra: list[str] | None = None) -> list[Path]:
-    """Compile the kbuild tree at `src`; return the built .ko files (copied to out_dir)."""
-    image = image or ensure_image()
+                 extra: list[str] | None = None, kdir: Path | None = None) -> list[Path]:
+    """Compile the kbuild tree at `src`; return the built .ko files (copied to out_dir).
+
+    `kdir`: a kernel build tree to build against instead of the image's headers
+    (the debug kernel's).
+    """
+    if kdir is None:
+        image = image or ensure_image()
+        kdir, target = image.headers, image.meta["kernel"]
+    else:
+        target = (Path(kdir) / "include/config/kernel.release").read_text().strip()
     src = Path(src).resolve()
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ovpn-kbuild-") as tmp:
         build = Path(tmp) / src.name
         shutil.copytree(src, build, ignore=IGNORE)
-        run(["make", "-C", str(image.headers), f"M={build}", "-j2", "modules",
+        run(["make", "-C", str(kdir), f"M={build}", "-j2", "modules",
              *(extra or [])], capture=True)
         kos = sorted(build.rglob("*.ko"))
         if not kos:
@@ -41,6 +49,6 @@ def build_module(src: Path, out_dir: Path | None = None, *, image: Image | None 
             dest = out / ko.name
             shutil.copy2(ko, dest)
             result.append(dest)
-    log(f"kbuild: {', '.join(p.name for p in result)} for {image.meta['kernel']} "
+    log(f"kbuild: {', '.join(p.name for p in result)} for {target} "
         f"in {time.monotonic() - t0:.1f} s")
     return result

@@ -48,8 +48,12 @@ class Lab:
         return [g for g in self.guests() if g.pid() is not None]
 
     def up(self, count: int = 1, *, cpus: int = 2, memory_mb: int = 1536,
-           cpu_model: str = "max", fresh: bool = False) -> list[Guest]:
-        """Boot `count` guests; unless `fresh`, reuse the lab if it runs that many."""
+           cpu_model: str = "max", fresh: bool = False, kernel: str = "",
+           append_extra: str = "") -> list[Guest]:
+        """Boot `count` guests; unless `fresh`, reuse the lab if it runs that many.
+
+        `kernel` boots that bzImage (no initrd) instead of the image's kernel.
+        """
         live = self.running()
         if not fresh and live and len(live) == len(self.guests()) and len(live) >= count:
             log(f"lab {self.name}: {len(live)} guest(s) already up")
@@ -66,7 +70,8 @@ class Lab:
                 spec = GuestSpec(name=f"g{i}", index=i, ssh_port=_free_port(),
                                  run_dir=str(self.dir), image=str(image.path),
                                  lan_sock=str(self.vde_sock), cpus=cpus,
-                                 memory_mb=memory_mb, cpu_model=cpu_model)
+                                 memory_mb=memory_mb, cpu_model=cpu_model,
+                                 kernel=kernel, append_extra=append_extra)
                 g = Guest(spec)
                 g.start()
                 guests.append(g)
