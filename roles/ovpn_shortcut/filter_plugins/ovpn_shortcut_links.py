@@ -12,6 +12,7 @@ empty, so a bad inventory fails before any host is touched.
 from __future__ import annotations
 
 import binascii
+import importlib.util
 import ipaddress
 import os
 import re
@@ -61,22 +62,23 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def _net(value: Any) -> ipaddress.IPv4Network | None:
-    if not isinstance(value, str) or "/" not in value:
-        return None
-    try:
-        return ipaddress.IPv4Network(value, strict=True)
-    except ValueError:
-        return None
+def _sibling(name: str) -> Any:
+    """Another filter plugin of this directory, as a module (Ansible loads each
+    plugin file under its own name, so a plain import would not find it)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"ovpn_shortcut_role_{name}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# IPv4 network in CIDR form, host bits refused unless strict=False
+_net = _sibling("ovpn_shortcut_server")._net
 
 
 def _iface(value: Any) -> ipaddress.IPv4Interface | None:
-    if not isinstance(value, str) or "/" not in value:
-        return None
-    try:
-        return ipaddress.IPv4Interface(value)
-    except ValueError:
-        return None
+    """An interface address with its prefix (10.97.0.1/30), else None."""
+    return ipaddress.IPv4Interface(value) if _net(value, strict=False) else None
 
 
 def _ipv4(value: Any) -> str | None:

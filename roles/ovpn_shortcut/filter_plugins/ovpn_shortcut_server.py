@@ -23,12 +23,12 @@ AUTO_VIP_OFFSET = 100
 CATEGORIES = ("cidr", "cipher", "vip", "duplicate", "client")
 
 
-def _net(value: Any) -> ipaddress.IPv4Network | None:
-    """An IPv4 network in CIDR form with no host bits set, else None."""
+def _net(value: Any, strict: bool = True) -> ipaddress.IPv4Network | None:
+    """An IPv4 network in CIDR form (strict: with no host bits set), else None."""
     if not isinstance(value, str) or "/" not in value:
         return None
     try:
-        return ipaddress.IPv4Network(value, strict=True)
+        return ipaddress.IPv4Network(value, strict=strict)
     except ValueError:
         return None
 
