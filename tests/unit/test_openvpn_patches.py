@@ -202,3 +202,29 @@ def test_ensure_openvpn_debs_builds_once_and_caches(tmp_path, monkeypatch):
     (deb2,) = openvpn_deb.ensure_openvpn_debs()
     assert deb2.parent.name != key1
     assert (fake / "calls").read_text() == "build\nbuild\n"
+
+
+def test_notifications_have_a_socket_of_their_own():
+    """Patch 0004: the multicast group, the event loop and dco_do_read() use the
+    notification socket; requests keep the other one (a DEL_PEER read by a
+    request's receive loop was lost)."""
+    text = "".join((PATCHES / n).read_text() for n in series())
+    added = "\n".join(ln[1:] for ln in text.splitlines() if ln.startswith("+"))
+    removed = "\n".join(ln[1:] for ln in text.splitlines() if ln.startswith("-"))
+    assert "nl_socket_add_membership(dco->nl_sock_ntf, dco->ovpn_dco_mcast_id)" in added
+    assert "event_ctl(es, nl_socket_get_fd(dco->nl_sock_ntf), EVENT_READ, arg)" in added
+    assert "ovpn_nl_recvmsgs_sock(dco->nl_sock_ntf, dco->nl_cb_ntf, __func__)" in added
+    assert "nl_cb_set(dco->nl_cb_ntf, NL_CB_VALID, NL_CB_CUSTOM, ovpn_handle_msg, dco)" in added
+    # dco_do_read() no longer re-points the request socket's callback
+    assert "nl_cb_set(dco->nl_cb, NL_CB_VALID, NL_CB_CUSTOM, ovpn_handle_msg, dco);" in removed
+
+
+def test_stale_device_deleted_only_at_the_first_check():
+    """Patch 0005: delete a leftover DCO device once per process, never after SIGHUP."""
+    text = (PATCHES / "0005-dco-linux-delete-stale-device-at-startup.patch").read_text()
+    body = text.partition("\n---\n")[2]
+    added = "\n".join(ln[1:] for ln in body.splitlines() if ln.startswith("+"))
+    assert "static bool startup_checked = false;" in added
+    assert "if ((ret == 0) && !startup_checked)" in added
+    assert "net_iface_del(NULL, o->dev)" in added
+    assert added.index("net_iface_del") < added.index("startup_checked = true;")
