@@ -433,9 +433,20 @@ def phase_churn(args: argparse.Namespace) -> None:
     tunnel_works("key swaps")
 
 
-def phase_faults(_args: argparse.Namespace) -> None:
-    res = {}
-    # (1) the process that gave its socket dies (kill -9) under traffic
+def port_free(name: str, hostport: str) -> bool:
+    """True if a new UDP socket can bind `hostport` in netns `name`."""
+    host, port = hostport.rsplit(":", 1)
+    code = (f"import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+            f"s.bind(('{host}', {port}))")
+    return subprocess.run(["ip", "netns", "exec", name, "python3", "-c", code],
+                          capture_output=True, timeout=60).returncode == 0
+
+
+def socket_fault(how: str) -> dict:
+    """A process gives its UDP socket to device tfd (as OpenVPN does), then under
+    traffic either closes that fd while it lives on (`close`) or is killed with
+    SIGKILL (`kill`).  The device holds its own reference to the socket: the
+    tunnel must go on either way, and deleting the device must free the port."""
     ns("hs", f"{CTL} link-add tfd --mode mp")
     ns("hs", "ip addr add 192.168.78.1/24 dev tfd")
     ns("hs", "ip link set tfd up")
@@ -447,30 +458,59 @@ def phase_faults(_args: argparse.Namespace) -> None:
              f"--dec-key {K1} --dec-nonce {N1}")
     holder = subprocess.Popen(
         ["ip", "netns", "exec", "hs", "python3", __file__, "--hold-socket", "tfd"],
-        stdout=subprocess.PIPE, text=True)
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     ready = holder.stdout.readline().strip()
-    ping = subprocess.Popen("ip netns exec hc ping -i 0.05 -W 1 192.168.78.1 > "
-                            f"{WORK}/fault-ping.txt", shell=True)
+    ping = subprocess.Popen("exec ip netns exec hc ping -i 0.05 -W 1 192.168.78.1 > "
+                            f"{WORK}/fault-{how}-ping.txt", shell=True)
     time.sleep(2)
-    holder.kill()
-    holder.wait()
+    if how == "close":
+        holder.stdin.write("close\n")
+        holder.stdin.flush()
+        acted = holder.stdout.readline().strip()  # "closed N" once the fds are gone
+        alive = holder.poll() is None
+    else:
+        holder.kill()
+        holder.wait()
+        acted, alive = f"killed, exit {holder.returncode}", False
     time.sleep(2)
-    p = peer_stats("hs", "tfd", 9)
-    before = int(p["vpn_rx_packets64"])
-    time.sleep(2)
-    after = int(peer_stats("hs", "tfd", 9)["vpn_rx_packets64"])
-    res["socket_owner_killed"] = {"holder": ready, "rx_before": before, "rx_after": after}
-    check("faults: the socket's owner killed (-9) under traffic: the kernel keeps the "
-          "socket, traffic goes on", ready == "ready" and after > before,
-          res["socket_owner_killed"])
+    p0 = peer_stats("hs", "tfd", 9)
+    time.sleep(3)
+    p1 = peer_stats("hs", "tfd", 9)
+    rx0, rx1 = int(p0["vpn_rx_packets64"]), int(p1["vpn_rx_packets64"])
+    tx0, tx1 = int(p0["link_tx_packets64"]), int(p1["link_tx_packets64"])
+    bound = ns("hs", "ss -Huanp 'sport = :1195'", check=False).strip()
+    res = {"holder": ready, "action": acted, "holder_alive": alive,
+           "rx_before": rx0, "rx_after": rx1, "tx_before": tx0, "tx_after": tx1,
+           "socket_after_action": bound}
+    what = ("closes its socket fd while it lives on" if how == "close"
+            else "is killed (-9)")
+    check(f"faults: the socket's owner {what} under traffic: the kernel keeps the "
+          "socket, traffic goes on both ways", ready == "ready" and rx1 > rx0 and tx1 > tx0
+          and (how == "kill" or (acted.startswith("closed") and alive)), res)
     ns("hs", "ip link del tfd")
     time.sleep(1)
-    sock_left = ns("hs", "ss -Huan 'sport = :1300 or sport = :1195'", check=False).strip()
-    check("faults: deleting the device releases the socket (nothing bound to it left)",
-          sock_left == "", sock_left)
+    sock_left = ns("hs", "ss -Huan 'sport = :1195'", check=False).strip()
+    free = port_free("hs", "10.10.0.1:1195")
+    res["socket_after_device_deleted"] = sock_left
+    res["port_free_after_device_deleted"] = free
+    check(f"faults ({how}): deleting the device releases the socket (port free again)",
+          sock_left == "" and free, res)
     ping.kill()
+    ping.wait()
+    if holder.poll() is None:
+        holder.kill()
+        holder.wait()
     ns("hc", "ip link del tfc")
-    # (2) the server device deleted under iperf3
+    return res
+
+
+def phase_faults(_args: argparse.Namespace) -> None:
+    res = {}
+    # (1) the process that gave its socket closes that fd, but lives on
+    res["socket_owner_closed_fd"] = socket_fault("close")
+    # (2) the process that gave its socket dies (kill -9)
+    res["socket_owner_killed"] = socket_fault("kill")
+    # (3) the server device deleted under iperf3
     legit = Legit(seconds=8)
     time.sleep(3)
     ns("hs", "ip link del tsrv")
@@ -479,7 +519,7 @@ def phase_faults(_args: argparse.Namespace) -> None:
     check("faults: server device deleted under iperf3: no route left behind",
           "tsrv" not in routes, routes)
     res["device_deleted"] = {"iperf_runs": len(runs)}
-    # (3) rebuild, then rmmod under iperf3
+    # (4) rebuild, then rmmod under iperf3
     ns("hc", "ip link del tcli")
     tunnel()
     ok = tunnel_works("faults: device recreated")
@@ -507,6 +547,14 @@ def hold_socket(dev: str) -> None:
     ctl.main(["new-key", dev, "--id", "9", "--alg", "aes-gcm", "--enc-key", K1, "--enc-nonce",
               N1, "--dec-key", K2, "--dec-nonce", N2])
     print("ready", flush=True)
+    # "close" on stdin: close every socket fd this process holds and live on
+    for line in sys.stdin:
+        if line.strip() == "close":
+            socks = list(ctl._SOCKETS.values())
+            for sk in socks:
+                sk.close()
+            ctl._SOCKETS.clear()
+            print(f"closed {len(socks)}", flush=True)
     while True:
         time.sleep(1)
 
