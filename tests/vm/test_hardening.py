@@ -10,6 +10,12 @@ after unloading. Every figure is written to test-reports/hardening.json.
 Sizes: OVPN_HARDEN_FULL=1 runs the full figures (1,000,000 datagrams, 20,000
 netlink requests, 10,000 churn cycles, 500 key swaps a side; `./dev harden`),
 otherwise a CI-sized run (OVPN_HARDEN_PACKETS etc. override each figure).
+
+OVPN_HARDEN_DEBUG_KERNEL=1 (opt-in, `./dev harden --debug-kernel`): the guest
+boots the lab's debug kernel instead (KASAN, lockdep, kmemleak, ...; built
+once from Debian's source by ovpn_lab/debugkernel.py, which takes hours on 2
+cores the first time), the module is built against that tree, and kmemleak is
+scanned after the run. Figures go to test-reports/hardening-debug.json.
 """
 
 from __future__ import annotations
@@ -17,8 +23,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
+from collections.abc import Iterator
 
-from ovpn_lab import paths
+import pytest
+
+from ovpn_lab import debugkernel, paths
+from ovpn_lab.debugkernel import DebugKernel
+from ovpn_lab.guest import Guest
+from ovpn_lab.kbuild import build_module
+from ovpn_lab.lab import Lab
+from tests.conftest import TIMINGS
 
 GUEST_DIR = "/root/ovpn-km"
 FULL = {"packets": 1_000_000, "nl-requests": 20_000, "churn": 10_000, "swaps": 500}
@@ -29,6 +44,54 @@ def sizes() -> dict[str, int]:
     base = FULL if os.environ.get("OVPN_HARDEN_FULL") == "1" else CI
     return {k: int(os.environ.get("OVPN_HARDEN_" + k.upper().replace("-", "_"), v))
             for k, v in base.items()}
+
+
+DEBUG_KERNEL = os.environ.get("OVPN_HARDEN_DEBUG_KERNEL") == "1"
+# kmemleak: a frame of an unloaded module prints as a bare address in the
+# module area; with only ovpn_shortcut ever loaded, such a frame is ours.
+_MODULE_FRAME = re.compile(r"\[<ffffffff[a-f][0-9a-f]{7}>\] 0xffffffff[a-f]")
+
+
+if DEBUG_KERNEL:
+    # These override tests/vm/conftest.py's `lab` and `ovpn_module` for this
+    # module (run it alone in this mode): one guest on the debug kernel, in a lab
+    # of its own; the conftest's `guests`, `g1` and kernel-log guard then use it.
+
+    @pytest.fixture(scope="session")
+    def debug_kernel() -> DebugKernel:
+        t0 = time.monotonic()
+        k = debugkernel.ensure_debug_kernel()
+        TIMINGS["debug kernel"] = (f"{k.release} (built in {k.meta['build_seconds']} s; "
+                                   f"this run {time.monotonic() - t0:.1f} s)")
+        return k
+
+    @pytest.fixture(scope="session")
+    def lab(debug_kernel: DebugKernel) -> Iterator[Lab]:
+        lab = Lab(os.environ.get("OVPN_LAB_NAME", "harden-debug"))
+        t0 = time.monotonic()
+        debugkernel.boot(lab, 1, kernel=debug_kernel)
+        TIMINGS["boot of the debug guest to SSH"] = f"{time.monotonic() - t0:.1f} s"
+        try:
+            yield lab
+        finally:
+            lab.down()
+
+    @pytest.fixture(scope="session")
+    def ovpn_module(debug_kernel: DebugKernel, guests: list[Guest], tmp_path_factory) -> str:
+        out = tmp_path_factory.mktemp("kbuild-debug")
+        kos = build_module(paths.REPO_ROOT / "kernel_module", out, kdir=debug_kernel.kbuild)
+        for g in guests:
+            g.install_modules(kos)
+        return "ovpn_shortcut"
+
+
+def kmemleak_scan(g: Guest) -> list[str]:
+    """Scan twice (kmemleak reports an object only once it stayed unreferenced
+    over a scan) and return the reports, one string each."""
+    path = "/sys/kernel/debug/kmemleak"
+    g.run(f"echo scan > {path}; sleep 5; echo scan > {path}", timeout=1800)
+    text = g.run(f"cat {path}").stdout
+    return [r for r in re.split(r"(?m)^(?=unreferenced object)", text) if r.strip()]
 
 
 def test_hardening_suite(g1, ovpn_module):
@@ -45,7 +108,15 @@ def test_hardening_suite(g1, ovpn_module):
     assert m, f"harden.py printed no figures (exit {proc.returncode}):\n{out[-6000:]}"
     figures = json.loads(m.group(1))
     figures["sizes"] = n
-    report = paths.REPO_ROOT / "test-reports" / "hardening.json"
+    ours: list[str] = []
+    if DEBUG_KERNEL:
+        figures["kernel"] = g1.release()
+        leaks = kmemleak_scan(g1)
+        ours = [r for r in leaks if "ovpn_shortcut" in r or _MODULE_FRAME.search(r)]
+        figures["kmemleak"] = {"reports": len(leaks), "ours": len(ours),
+                               "first": [r[:1500] for r in leaks[:5]]}
+    name = "hardening-debug.json" if DEBUG_KERNEL else "hardening.json"
+    report = paths.REPO_ROOT / "test-reports" / name
     report.parent.mkdir(exist_ok=True)
     report.write_text(json.dumps(figures, indent=1) + "\n")
     failed = [ln for ln in out.splitlines() if ln.startswith("FAIL")]
@@ -53,3 +124,4 @@ def test_hardening_suite(g1, ovpn_module):
     assert proc.returncode == 0 and not failed, "\n".join(failed) + "\n" + out[-6000:]
     assert len(passed) >= 20, f"only {len(passed)} checks ran:\n{out[-4000:]}"
     assert figures["fuzz"]["sent"]["packets"] >= n["packets"] * 0.99
+    assert not ours, "kmemleak: objects of ovpn_shortcut leaked:\n" + "\n".join(ours)
