@@ -1,4 +1,7 @@
-"""Profile configurations in the bench guest: `python -m bench.profile CONFIG:CIPHER ...`.
+"""Profile configurations in the bench guest: `python -m bench.profile CONFIG:CIPHER[:ARGS] ...`.
+
+ARGS: extra iperf3 client arguments (e.g. `-u -b 0 -l 64`, `-R`); TCP when absent.
+The text goes to $BENCH_PROFILE_OUT (default bench/results/profile.txt).
 
 Installs linux-perf (and the libraries the image lacks) from .debs fetched on the host
 with `apt-get download` into the lab cache, then runs bench/guest/profile.sh for each
@@ -9,6 +12,7 @@ configuration; the text goes to bench/results/profile.txt. Uses the running lab
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -41,12 +45,14 @@ def main(argv: list[str]) -> int:
         g.run(f"DEBIAN_FRONTEND=noninteractive dpkg -i {GUEST_DIR}/perf/*.deb", timeout=900)
     out = []
     for item in argv or ["ovpn-sc:AES-256-GCM", "ovpn-dco:AES-256-GCM", "wireguard:"]:
-        config, _, cipher = item.partition(":")
-        res = g.run(f"{GUEST_DIR}/guest/profile.sh {config} '{cipher or 'none'}'",
+        config, _, rest = item.partition(":")
+        cipher, _, extra = rest.partition(":")
+        res = g.run(f"{GUEST_DIR}/guest/profile.sh {shlex.quote(config)} "
+                    f"{shlex.quote(cipher or 'none')} 8 {shlex.quote(extra)}",
                     check=False, timeout=900)
         out.append(res.stdout + (res.stderr[-2000:] if res.returncode else ""))
         print(out[-1], flush=True)
-    (RESULTS / "profile.txt").write_text("\n".join(out))
+    Path(os.environ.get("BENCH_PROFILE_OUT", RESULTS / "profile.txt")).write_text("\n".join(out))
     return 0
 
 

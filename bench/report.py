@@ -35,7 +35,7 @@ def enrich(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def markdown(doc: dict[str, Any]) -> str:
-    summary, ratios = doc["summary"], doc["ratios"]
+    summary = doc["summary"]
     m = doc["method"]
     lines = [
         "# ovpn-shortcut against its peers",
@@ -46,31 +46,9 @@ def markdown(doc: dict[str, Any]) -> str:
         f"`{doc['host'].get('loadavg_end', '?')}` (shared 2-core machine: compare ratios "
         "within this run, not absolute figures).",
         "",
-        "## Figures: median (min-max)",
-        "",
-        "| configuration | " + " | ".join(lbl for _, _, lbl, _ in stats.METRICS) + " |",
-        "|---" * (len(stats.METRICS) + 1) + "|",
     ]
-    for lab, row in summary.items():
-        cells = [cell(row.get(f"{t}.{f}"), UNIT_SCALE.get(f"{t}.{f}", 1.0))
-                 for t, f, _, _ in stats.METRICS]
-        lines.append(f"| {lab} | " + " | ".join(cells) + " |")
-    lines += ["", "## Ratios of medians (> 1: better than the peer; latency inverted)", ""]
-    lines += ["| configuration | vs | " + " | ".join(lbl for _, _, lbl, _ in stats.METRICS)
-              + " |", "|---" * (len(stats.METRICS) + 2) + "|"]
-    for lab, per_peer in ratios.items():
-        if summary[lab]["config"] not in ("ovpn-sc", "ovpn-sc-srv", "ovpn-dco"):
-            continue
-        for peer, r in per_peer.items():
-            cells = [f"{r[f'{t}.{f}']:.2f}" if f"{t}.{f}" in r else "—"
-                     for t, f, _, _ in stats.METRICS]
-            lines.append(f"| {lab} | {peer} | " + " | ".join(cells) + " |")
-    lines += ["", "## CPU during the single TCP stream: median (min-max)", "",
-              "| configuration | " + " | ".join(lbl for _, _, lbl in stats.CPU_METRICS) + " |",
-              "|---" * (len(stats.CPU_METRICS) + 1) + "|"]
-    for lab, row in summary.items():
-        lines.append(f"| {lab} | " + " | ".join(cell(row.get(f"{t}.{f}"))
-                                                for t, f, _ in stats.CPU_METRICS) + " |")
+    if summary:
+        lines += figures_markdown(doc)
     if doc.get("scale"):
         lines += ["", scale_markdown(doc["scale"])]
     fails = [s for s in doc["samples"] if "error" in s]
@@ -85,28 +63,215 @@ def markdown(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def figures_markdown(doc: dict[str, Any]) -> list[str]:
+    summary, ratios = doc["summary"], doc["ratios"]
+    lines = ["## Figures: median (min-max)", "",
+             "| configuration | " + " | ".join(lbl for _, _, lbl, _ in stats.METRICS) + " |",
+             "|---" * (len(stats.METRICS) + 1) + "|"]
+    for lab, row in summary.items():
+        cells = [cell(row.get(f"{t}.{f}"), UNIT_SCALE.get(f"{t}.{f}", 1.0))
+                 for t, f, _, _ in stats.METRICS]
+        lines.append(f"| {lab} | " + " | ".join(cells) + " |")
+    lines += ["", "## Ratios of medians (> 1: better than the peer; latency inverted)", ""]
+    lines += ["| configuration | vs | " + " | ".join(lbl for _, _, lbl, _ in stats.METRICS)
+              + " |", "|---" * (len(stats.METRICS) + 2) + "|"]
+    for lab, per_peer in ratios.items():
+        if summary[lab]["config"] not in ("ovpn-sc", "ovpn-sc-srv", "ovpn-dco"):
+            continue
+        for peer, r in per_peer.items():
+            cells = [f"{r[f'{t}.{f}']:.2f}" if f"{t}.{f}" in r else "—"
+                     for t, f, _, _ in stats.METRICS]
+            lines.append(f"| {lab} | {peer} | " + " | ".join(cells) + " |")
+    rr = round_ratio_rows(doc)
+    if rr:
+        lines += ["", "## Same-round ratios: median (min-max) over the rounds", "",
+                  "Each round measures every configuration minutes apart; the ratio of two "
+                  "configurations in the same round is less exposed to the host's load drift "
+                  "than the ratio of medians.", "",
+                  "| configuration | vs | " + " | ".join(lbl for _, _, lbl, _ in stats.METRICS)
+                  + " |", "|---" * (len(stats.METRICS) + 2) + "|", *rr]
+    lines += ["", "## UDP tests: sent and lost (iperf3 -b 0 from the client end, reverse: "
+              "from the server end; the figures above are delivered packets): median "
+              "(min-max)", "",
+              "| configuration | " + " | ".join(lbl for _, _, lbl in stats.UDP_METRICS) + " |",
+              "|---" * (len(stats.UDP_METRICS) + 1) + "|"]
+    for lab, row in summary.items():
+        lines.append(f"| {lab} | " + " | ".join(
+            cell(row.get(f"{t}.{f}"), 1e-3 if f.endswith("pps") else 1.0)
+            for t, f, _ in stats.UDP_METRICS) + " |")
+    lines += ["", "## CPU during the single TCP stream: median (min-max)", "",
+              "| configuration | " + " | ".join(lbl for _, _, lbl in stats.CPU_METRICS) + " |",
+              "|---" * (len(stats.CPU_METRICS) + 1) + "|"]
+    for lab, row in summary.items():
+        lines.append(f"| {lab} | " + " | ".join(cell(row.get(f"{t}.{f}"))
+                                                for t, f, _ in stats.CPU_METRICS) + " |")
+    return lines
+
+
+def round_ratio_rows(doc: dict[str, Any]) -> list[str]:
+    """Table rows of stats.round_ratios for the pairs in stats.ROUND_PAIRS, per cipher."""
+    samples = [s for s in doc["samples"] if "tests" in s]
+    ciphers = sorted({s["cipher"] for s in samples if s["cipher"]})
+    out = []
+    for config, peer in stats.ROUND_PAIRS:
+        for cipher in ciphers:
+            cells = []
+            for t, f, _, higher in stats.METRICS:
+                sp = stats.round_ratios(samples, config, peer, cipher, t, f)
+                if sp and not higher:  # latency: > 1 is better, as everywhere
+                    sp = stats.round_ratios(samples, peer, config, cipher, t, f)
+                cells.append(f"{sp['median']:.2f} ({sp['min']:.2f}-{sp['max']:.2f})"
+                             if sp else "—")
+            if any(c != "—" for c in cells):
+                out.append(f"| {config} {cipher} | {peer} | " + " | ".join(cells) + " |")
+    return out
+
+
+def _ratio_cell(r: dict[str, Any] | None) -> str:
+    if not r:
+        return "—"
+    pr = r.get("per_round")
+    tail = (f"; per round {pr['median']:.2f} ({pr['min']:.2f}-{pr['max']:.2f}, n={pr['n']})"
+            if pr else "")
+    return f"{r['of_medians']:.2f}{tail}"
+
+
 def scale_markdown(sc: dict[str, Any]) -> str:
-    lines = ["## Scale (ovpn-shortcut, MP server device, no OpenVPN process)", ""]
-    if sc.get("peers"):
-        lines += ["| peers configured | TCP 1 stream Mbit/s | ping avg ms | TCP ratio to 1 peer |",
-                  "|---|---|---|---|"]
-        base = None
-        for row in sc["peers"]:
-            tcp = row.get("tcp1.mbps")
-            if tcp and base is None:
-                base = tcp["median"]
-            ratio = f"{tcp['median'] / base:.2f}" if tcp and base else "—"
-            lines.append(f"| {row['peers']} | {cell(tcp)} | {cell(row.get('ping.avg_ms'))} | "
-                         f"{ratio} |")
+    rows = stats.scale_rows(sc)
+    ref = sc.get("reference", "veth")
+    configs = sc.get("configs") or sorted({c for row in rows for c in row["configs"]})
+    m = sc.get("method", {})
+    lines = ["## Scale: N peers configured on the server device", "",
+             "MP server device with N peers (each with a key and a VPN address), no OpenVPN "
+             "process; traffic through peer 1. "
+             + (f"Order: {m['order']}; {m.get('repeats')} rounds of "
+                f"{m.get('duration_s')} s single-stream TCP + 20 pings per configuration. "
+                if m.get("order") else "")
+             + "Per-round ratios compare figures taken back to back (same host load).", ""]
+    for key, lbl, _ in stats.SCALE_FIGURES:
+        if not any(row["configs"].get(c, {}).get(key) for row in rows for c in configs):
+            continue
+        lines += [f"| peers | {' | '.join(configs)} | host load (1 min) |",
+                  "|---" * (len(configs) + 2) + "|"]
+        lines[-2] = f"| peers: {lbl}, median (min-max) | " + lines[-2][len("| peers | "):]
+        for row in rows:
+            load = row.get("host_load1")
+            lines.append(f"| {row['peers']} | "
+                         + " | ".join(cell(row["configs"].get(c, {}).get(key))
+                                      for c in configs)
+                         + f" | {', '.join(f'{x:.1f}' for x in load) if load else '—'} |")
+        lines.append("")
+    ratios = stats.scale_ratios(sc)
+    if ratios["pairs"]:
+        lines += ["Ratios at the same N (> 1: ovpn-sc better; ratio of medians; per round: "
+                  "median (min-max) of the same-round ratios)", "",
+                  "| peers | figure | " + " | ".join(f"{a} / {b}" for a, b in stats.SCALE_PAIRS)
+                  + " |", "|---" * (len(stats.SCALE_PAIRS) + 2) + "|"]
+        for row in rows:
+            for key, lbl, _ in stats.SCALE_FIGURES:
+                got = {(r["config"], r["vs"]): r for r in ratios["pairs"]
+                       if r["peers"] == row["peers"] and r["figure"] == key}
+                if got:
+                    lines.append(f"| {row['peers']} | {lbl} | "
+                                 + " | ".join(_ratio_cell(got.get(p)) for p in stats.SCALE_PAIRS)
+                                 + " |")
+        lines.append("")
+    if ratios["vs_first"]:
+        lines += [f"Each configuration at N against itself at N={rows[0]['peers']} "
+                  f"(> 1: better; second figure: its share of {ref} in the same round, "
+                  f"N against N={rows[0]['peers']}, which cancels host load drift)", "",
+                  "| peers | configuration | "
+                  + " | ".join(lbl for _, lbl, _ in stats.SCALE_FIGURES) + " |",
+                  "|---" * (len(stats.SCALE_FIGURES) + 2) + "|"]
+        for row in rows[1:]:
+            for c in configs:
+                recs = {r["figure"]: r for r in ratios["vs_first"]
+                        if r["peers"] == row["peers"] and r["config"] == c}
+                if not recs:
+                    continue
+                cells = []
+                for key, _, _ in stats.SCALE_FIGURES:
+                    r = recs.get(key)
+                    share = r and r.get("of_reference_shares")
+                    cells.append("—" if not r else f"{r['of_medians']:.2f}"
+                                 + (f"; {ref}-normalised {share:.2f}" if share else ""))
+                lines.append(f"| {row['peers']} | {c} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if sc.get("rates"):
+        lines += ["Peer add and delete rates, each round adds then deletes the same peers on a "
+                  "device holding only peer 1: median (min-max), n rounds", "",
+                  "| configuration | API | peers per round | add peers/s | delete peers/s | n |",
+                  "|---|---|---|---|---|---|"]
+        for c, r in sc["rates"].items():
+            n = (r.get("add_per_s") or {}).get("n", 0)
+            lines.append(f"| {c} | {r.get('api', '')} | {r.get('peers')} | "
+                         f"{cell(r.get('add_per_s'))} | {cell(r.get('del_per_s'))} | {n} |")
+        lines.append("")
     if sc.get("churn"):
         c = sc["churn"]
-        lines += ["", f"Netlink peer add/key/iroute/del churn ({c.get('peers')} peers): "
-                  f"{cell(c.get('requests_per_s'))} requests/s; bulk add of "
-                  f"{c.get('bulk_peers')} peers {cell(c.get('add_per_s'))} peers/s, "
-                  f"delete {cell(c.get('del_per_s'))} peers/s."]
+        lines += [f"nl_fuzz.py add/key/iroute/del churn on ovpn-sc ({c.get('peers')} peers): "
+                  f"{cell(c.get('requests_per_s'))} requests/s."]
+        if c.get("bulk_peers"):  # older runs: bulk figures measured while growing
+            lines[-1] += (f" Bulk add of {c.get('bulk_peers')} peers "
+                          f"{cell(c.get('add_per_s'))} peers/s, delete "
+                          f"{cell(c.get('del_per_s'))} peers/s.")
     for e in sc.get("errors", []):
         lines.append(f"- error: `{e[:300]}`")
     return "\n".join(lines)
+
+
+def scale_chart(sc: dict[str, Any], path: Path) -> bool:
+    """TCP Mbit/s against N per configuration, and ovpn-sc's same-round ratios."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    rows = stats.scale_rows(sc)
+    if not rows:
+        return False
+    ref = sc.get("reference", "veth")
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    colors = {"ovpn-sc": "tab:red", "ovpn-dco": "tab:blue", "wireguard": "tab:green"}
+    configs = sc.get("configs") or sorted({c for row in rows for c in row["configs"]})
+    for c in configs:
+        if c == ref:
+            continue
+        pts = [(row["peers"], row["configs"].get(c, {}).get("tcp1.mbps")) for row in rows]
+        pts = [(n, sp) for n, sp in pts if sp]
+        if pts:
+            ax1.errorbar([n for n, _ in pts], [sp["median"] for _, sp in pts],
+                         yerr=[[sp["median"] - sp["min"] for _, sp in pts],
+                               [sp["max"] - sp["median"] for _, sp in pts]],
+                         label=c, color=colors.get(c), marker="o", capsize=3)
+    ax1.set_xscale("log")
+    ax1.set_xlabel("peers configured")
+    ax1.set_title("TCP 1 stream Mbit/s, median (min-max)", fontsize=10)
+    ax1.legend(fontsize=8)
+    pairs = stats.scale_ratios(sc)["pairs"]
+    for a, b in stats.SCALE_PAIRS:
+        pts = [(r["peers"], r["per_round"]) for r in pairs
+               if r["config"] == a and r["vs"] == b and r["figure"] == "tcp1.mbps"
+               and r["per_round"]]
+        if pts:
+            ax2.errorbar([n for n, _ in pts], [sp["median"] for _, sp in pts],
+                         yerr=[[sp["median"] - sp["min"] for _, sp in pts],
+                               [sp["max"] - sp["median"] for _, sp in pts]],
+                         label=f"{a} / {b}", color=colors.get(b), marker="s", capsize=3)
+    ax2.axhline(1.0, color="gray", lw=0.8)
+    if not ax2.has_data():
+        ax2.text(0.5, 0.5, "no same-round pairs", ha="center", transform=ax2.transAxes)
+    ax2.set_xscale("log")
+    ax2.set_xlabel("peers configured")
+    ax2.set_title("TCP 1 stream, same-round ratio (median, min-max)", fontsize=10)
+    if ax2.get_legend_handles_labels()[0]:
+        ax2.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return True
 
 
 def chart(doc: dict[str, Any], path: Path) -> bool:
@@ -146,12 +311,14 @@ def chart(doc: dict[str, Any], path: Path) -> bool:
     return True
 
 
-def write_all(doc: dict[str, Any], out: Path) -> None:
+def write_all(doc: dict[str, Any], out: Path, name: str = "results") -> None:
     enrich(doc)
-    (out / "results.json").write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n")
-    (out / "results.md").write_text(markdown(doc))
+    (out / f"{name}.json").write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n")
+    (out / f"{name}.md").write_text(markdown(doc))
     if doc["summary"]:
-        chart(doc, out / "results.png")
+        chart(doc, out / f"{name}.png")
+    if doc.get("scale") and stats.scale_rows(doc["scale"]):
+        scale_chart(doc["scale"], out / f"{name}-scale.png")
 
 
 if __name__ == "__main__":  # python -m bench.report [DIR]: rewrite MD/PNG from results.json

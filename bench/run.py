@@ -35,6 +35,10 @@ def loadavg() -> str:
     return Path("/proc/loadavg").read_text().strip()
 
 
+def load1() -> float:
+    return float(loadavg().split()[0])
+
+
 def git_state() -> dict[str, str]:
     """The commit measured, and whether kernel_module/ or the patches differ from it."""
     def git(*args: str) -> str:
@@ -59,7 +63,7 @@ def plan(configs: list[str], ciphers: list[str]) -> list[tuple[str, str]]:
 def measure(g: Guest, config: str, cipher: str, repeat: int, tests: str,
             duration: int) -> dict[str, Any]:
     sample: dict[str, Any] = {"config": config, "cipher": cipher, "repeat": repeat,
-                              "started": time.strftime("%H:%M:%S")}
+                              "started": time.strftime("%H:%M:%S"), "host_load1": load1()}
     t0 = time.monotonic()
     try:
         up = g.run(f"{GUEST_DIR}/guest/tunnels.sh up {config} {shlex.quote(cipher)}",
@@ -90,7 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tests", default="tcp1,tcp4,udp64,udp1200,ping")
     ap.add_argument("--scale", default="1,100,1000,10000",
                     help="peer counts for the scale figures ('' to skip)")
-    ap.add_argument("--churn", type=int, default=2000, help="peers for the add/del rate")
+    ap.add_argument("--churn", type=int, default=2000,
+                    help="peers for nl_fuzz.py's add/key/iroute/del churn (ovpn-shortcut)")
+    ap.add_argument("--rate-peers", type=int, default=1000,
+                    help="peers added then deleted per round for the add/del rates")
+    ap.add_argument("--name", default="results",
+                    help="file stem in --out (results.json/.md/.png, NAME-scale.png)")
     ap.add_argument("--keep-up", action="store_true", help="leave the lab running")
     ap.add_argument("--reuse", action="store_true",
                     help="use the lab's running guest (and its DKMS-built ovpn-dco) as is")
@@ -116,31 +125,32 @@ def main(argv: list[str] | None = None) -> int:
     try:
         doc["versions"] = prepare(g, image, doc["timings_s"], reuse=a.reuse)
         doc["method"]["reused_guest"] = a.reuse
-        order = plan(a.configs.split(","), [c for c in a.ciphers.split(",") if c])
+        order = plan([c for c in a.configs.split(",") if c],
+                     [c for c in a.ciphers.split(",") if c])
         for r in range(a.repeats):  # round-robin: every configuration once per round
             for config, cipher in order:
                 log(f"bench: round {r + 1}/{a.repeats} {config} {cipher}")
                 s = measure(g, config, cipher, r, a.tests, a.duration)
                 doc["samples"].append(s)
-                _write(doc, a.out)  # partial results survive an interruption
+                _write(doc, a.out, a.name)  # partial results survive an interruption
         if a.scale:
             t0 = time.monotonic()
             doc["scale"] = scale.run(g, [int(x) for x in a.scale.split(",")], a.repeats,
-                                     a.duration, a.churn)
+                                     a.duration, a.churn, a.rate_peers)
             doc["timings_s"]["scale"] = time.monotonic() - t0
     finally:
         doc["host"]["loadavg_end"] = loadavg()
         doc["timings_s"]["total"] = time.time() - started
-        _write(doc, a.out)
+        _write(doc, a.out, a.name)
         if not a.keep_up:
             lab.down()
     log(f"bench: results in {a.out}")
     return 0
 
 
-def _write(doc: dict[str, Any], out: Path) -> None:
+def _write(doc: dict[str, Any], out: Path, name: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    report.write_all(doc, out)
+    report.write_all(doc, out, name)
 
 
 if __name__ == "__main__":

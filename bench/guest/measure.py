@@ -3,6 +3,9 @@
 
     measure.py --target IP --tests tcp1,tcp4,udp64,udp1200,ping --duration 5 --pids "1 2"
 
+The client end (netns bc) sends; a test name ending in r (udp64r, tcp1r) runs iperf3 -R
+(the server end sends).
+
 Prints one JSON object: per test the figure, and the guest's CPU split during it.
 """
 
@@ -55,7 +58,11 @@ def _iperf(argv: list[str], timeout: float) -> dict:
 
 
 def one(test: str, target: str, duration: int) -> dict:
+    """tcpN, udpSIZE, ping; a trailing r (tcp1r, udp64r) reverses: the server end sends."""
     t = ["-t", str(duration), "-J", "-c", target]
+    if test[:3] in ("tcp", "udp") and test.endswith("r"):
+        t.append("-R")
+        test = test[:-1]
     if test.startswith("tcp"):
         streams = test[3:] or "1"  # TCP: the first second (slow start) omitted
         doc = _iperf([*NS, "iperf3", *t, "-O", "1", "-P", streams], duration + 60)

@@ -19,6 +19,10 @@ ovpn-shortcut.yaml, so this tool follows the spec.
 
 --bind makes the tool create a UDP socket bound there and pass its fd (the
 kernel keeps the socket after the tool exits), like OpenVPN does.
+
+--family ovpn-dco-v2 (or OVPN_SC_FAMILY) drives ovpn-dco instead, for benchmarks:
+its link kind is ovpn-dco and its new-peer/new-key/del-peer/swap-keys/del-key
+numbering is the same as ours (ovpn-dco needs --bind on every new-peer).
 """
 
 from __future__ import annotations
@@ -231,10 +235,24 @@ def decode(enum: str, data: bytes) -> dict[str, Any]:
 
 # --- commands --------------------------------------------------------------
 
+# generic netlink family -> link kind; ovpn-dco-v2 shares the numbering of the
+# commands and attributes this tool sends for peers and keys (not device/iroute ones)
+FAMILIES = {"ovpn-shortcut": "ovpn-shortcut", "ovpn-dco-v2": "ovpn-dco"}
+DEFAULT_FAMILY = "ovpn-shortcut"
+
+
+def family_name(name: str | None = None) -> str:
+    fam = name or os.environ.get("OVPN_SC_FAMILY") or DEFAULT_FAMILY
+    if fam not in FAMILIES:
+        raise ValueError(f"unknown family {fam!r} (known: {', '.join(FAMILIES)})")
+    return fam
+
+
 class Client:
-    def __init__(self) -> None:
+    def __init__(self, family: str | None = None) -> None:
+        self.family = family_name(family)
         self.nl = Netlink(NETLINK_GENERIC)
-        self.fam, self.groups = resolve_family(self.nl, "ovpn-shortcut")
+        self.fam, self.groups = resolve_family(self.nl, self.family)
 
     def cmd(self, name: str, *attrs: bytes, dump: bool = False) -> list[dict[str, Any]]:
         c = A("ovpn_sc_cmds", "OVPN_SC_CMD_" + name)
@@ -273,7 +291,10 @@ def link_add(args: argparse.Namespace) -> None:
     data = [u8(A("ovpn_sc_ifla_attrs", "IFLA_OVPN_SC_MODE"), 1 if args.mode == "mp" else 0)]
     if args.listen_port:
         data.append(u16(A("ovpn_sc_ifla_attrs", "IFLA_OVPN_SC_LISTEN_PORT"), args.listen_port))
-    linkinfo = nest(IFLA_LINKINFO, attr(IFLA_INFO_KIND, b"ovpn-shortcut\0"),
+    if getattr(args, "family", None) == "ovpn-dco-v2":
+        data = data[:1]  # ovpn-dco knows the mode only (same attribute number)
+    kind = FAMILIES[family_name(getattr(args, "family", None))].encode()
+    linkinfo = nest(IFLA_LINKINFO, attr(IFLA_INFO_KIND, kind + b"\0"),
                     nest(IFLA_INFO_DATA, *data))
     payload = (struct.pack("=BBHiII", 0, 0, 0, 0, 0, 0)
                + attr(IFLA_IFNAME, args.dev.encode() + b"\0") + linkinfo)
@@ -302,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command")
     p.add_argument("dev", nargs="?")
+    p.add_argument("--family", choices=sorted(FAMILIES),
+                   help="generic netlink family (default ovpn-shortcut, or $OVPN_SC_FAMILY)")
     p.add_argument("--mode", default="p2p")
     p.add_argument("--listen-port", type=int, default=0)
     p.add_argument("--listen-family", type=int)
@@ -334,7 +357,10 @@ def main(argv: list[str] | None = None) -> int:
         for line in sys.stdin:
             if line.strip() and not line.startswith("#"):
                 try:
-                    rc |= main(line.split())
+                    words = line.split()
+                    if a.family and "--family" not in words:
+                        words += ["--family", a.family]
+                    rc |= main(words)
                 except NlError as e:
                     print(f"error: {e}", file=sys.stderr)
                     rc |= 2
@@ -343,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         link_add(a)
         return 0
 
-    c = Client()
+    c = Client(a.family)
     out: list[dict[str, Any]] = []
     if a.command == "new-peer":
         attrs = []

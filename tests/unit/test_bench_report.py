@@ -125,3 +125,172 @@ def test_write_all(tmp_path):
     png = tmp_path / "results.png"
     if png.exists():  # matplotlib is optional (the bench extra)
         assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+# --- scale phase: three kernel paths interleaved with veth ------------------------------
+
+def _rnd(**cfg: tuple[float, float]) -> dict:
+    return {c.replace("_", "-"): {"tcp1.mbps": t, "ping.avg_ms": p} for c, (t, p) in cfg.items()}
+
+
+def _row(n: int, rounds: list[dict]) -> dict:
+    configs = {c for r in rounds for c in r}
+    return {"peers": n, "rounds": rounds, "host_load1": [5.0] * len(rounds), "configs": {
+        c: {k: stats.spread(r[c][k] for r in rounds if c in r) for k in ("tcp1.mbps",
+                                                                       "ping.avg_ms")}
+        for c in sorted(configs)}}
+
+
+# N=1: ovpn-sc twice ovpn-dco in every round; N=1000: the host got twice slower for
+# everyone (veth halves too), ovpn-sc and dco alike
+SCALE = {
+    "reference": "veth", "configs": ["veth", "ovpn-sc", "ovpn-dco", "wireguard"],
+    "method": {"repeats": 3, "duration_s": 5, "order": "per N, per round: veth, ovpn-sc"},
+    "peers": [
+        _row(1, [_rnd(veth=(400, 0.1), ovpn_sc=(100, 1.0), ovpn_dco=(50, 2.0),
+                      wireguard=(80, 1.0)),
+                 _rnd(veth=(200, 0.2), ovpn_sc=(60, 2.0), ovpn_dco=(30, 4.0),
+                      wireguard=(50, 1.0)),
+                 _rnd(veth=(300, 0.1), ovpn_sc=(90, 1.0), ovpn_dco=(45, 2.0),
+                      wireguard=(100, 2.0))]),
+        _row(1000, [_rnd(veth=(200, 0.2), ovpn_sc=(50, 2.0), ovpn_dco=(20, 4.0),
+                         wireguard=(40, 2.0)),
+                    _rnd(veth=(100, 0.4), ovpn_sc=(30, 4.0), ovpn_dco=(15, 8.0),
+                         wireguard=(25, 2.0)),
+                    _rnd(veth=(150, 0.2), ovpn_sc=(45, 2.0), ovpn_dco=(45, 4.0),
+                         wireguard=(50, 4.0))]),
+    ],
+    "rates": {"ovpn-sc": {"peers": 1000, "api": "generic netlink",
+                          "add_per_s": stats.spread([150.0, 160.0, 170.0]),
+                          "del_per_s": stats.spread([200.0, 210.0, 190.0])},
+              "wireguard": {"peers": 1000, "api": "wg set, 500 peers per command",
+                            "add_per_s": stats.spread([900.0, 1000.0, 1100.0]),
+                            "del_per_s": stats.spread([2000.0, 2100.0, 1900.0])}},
+    "churn": {"peers": 100, "requests_per_s": stats.spread([300.0, 320.0, 310.0])},
+    "errors": [],
+}
+
+
+def _pick(recs: list[dict], **want: object) -> dict:
+    found = [r for r in recs if all(r[k] == v for k, v in want.items())]
+    assert len(found) == 1, (want, found)
+    return found[0]
+
+
+def test_scale_pairs_same_round_and_of_medians():
+    pairs = stats.scale_ratios(SCALE)["pairs"]
+    r = _pick(pairs, peers=1, config="ovpn-sc", vs="ovpn-dco", figure="tcp1.mbps")
+    assert r["of_medians"] == pytest.approx(90 / 45)
+    assert r["per_round"] == {"min": 2.0, "median": 2.0, "max": 2.0, "n": 3}
+    r = _pick(pairs, peers=1000, config="ovpn-sc", vs="ovpn-dco", figure="tcp1.mbps")
+    assert r["per_round"]["min"] == pytest.approx(1.0)  # round 3: 45 vs 45
+    assert r["per_round"]["max"] == pytest.approx(2.5)
+    r = _pick(pairs, peers=1, config="ovpn-sc", vs="wireguard", figure="tcp1.mbps")
+    assert r["per_round"]["median"] == pytest.approx(1.2)
+    assert r["per_round"]["min"] == pytest.approx(0.9)
+
+
+def test_scale_pairs_latency_inverted():
+    r = _pick(stats.scale_ratios(SCALE)["pairs"], peers=1, config="ovpn-sc",
+              vs="ovpn-dco", figure="ping.avg_ms")
+    assert r["of_medians"] == pytest.approx(2.0)  # half dco's latency: 2x better
+    assert r["per_round"]["median"] == pytest.approx(2.0)
+
+
+def test_scale_vs_first_n_cancels_host_load_with_reference():
+    vs = stats.scale_ratios(SCALE)["vs_first"]
+    r = _pick(vs, peers=1000, config="ovpn-sc", figure="tcp1.mbps")
+    assert r["first"] == 1
+    assert r["of_medians"] == pytest.approx(45 / 90)
+    # share of veth per round: N=1 0.25, 0.3, 0.3 -> 0.3; N=1000 0.25, 0.3, 0.3 -> 0.3
+    assert r["of_reference_shares"] == pytest.approx(1.0)
+    assert not [x for x in vs if x["config"] == "veth"]
+    # the first N against itself is 1 by construction
+    assert _pick(vs, peers=1, config="ovpn-dco", figure="tcp1.mbps")["of_medians"] == 1.0
+
+
+def test_scale_missing_config_in_a_round_is_skipped():
+    sc = {"reference": "veth", "peers": [
+        _row(1, [_rnd(veth=(100, 1.0), ovpn_sc=(50, 1.0), ovpn_dco=(25, 1.0)),
+                 _rnd(veth=(100, 1.0), ovpn_sc=(40, 1.0))])]}
+    r = _pick(stats.scale_ratios(sc)["pairs"], peers=1, config="ovpn-sc", vs="ovpn-dco",
+              figure="tcp1.mbps")
+    assert r["per_round"]["n"] == 1 and r["per_round"]["median"] == 2.0
+    assert not [x for x in stats.scale_ratios(sc)["pairs"] if x["vs"] == "wireguard"]
+
+
+def test_scale_old_layout_is_read_as_ovpn_sc_only():
+    old = {"peers": [{"peers": 1, "tcp1.mbps": stats.spread([10.0])},
+                     {"peers": 100, "tcp1.mbps": stats.spread([5.0])}]}
+    rows = stats.scale_rows(old)
+    assert rows[1]["configs"]["ovpn-sc"]["tcp1.mbps"]["median"] == 5.0
+    r = _pick(stats.scale_ratios(old)["vs_first"], peers=100, config="ovpn-sc",
+              figure="tcp1.mbps")
+    assert r["of_medians"] == 0.5 and r["of_reference_shares"] is None
+
+
+def test_scale_markdown_tables():
+    md = report.scale_markdown(SCALE)
+    assert "| peers: TCP 1 stream Mbit/s, median (min-max) | veth | ovpn-sc | ovpn-dco |" in md
+    assert "| 1000 | 150 (100-200) | 45.0 (30.0-50.0) | 20.0 (15.0-45.0) |" in md
+    assert "| 1 | TCP 1 stream Mbit/s | 2.00; per round 2.00 (2.00-2.00, n=3) |" in md
+    assert "| 1000 | ovpn-sc | 0.50; veth-normalised 1.00 |" in md
+    assert "| wireguard | wg set, 500 peers per command | 1000 | 1000 (900-1100) |" in md
+    assert "churn on ovpn-sc (100 peers): 310 (300-320) requests/s" in md
+    assert "5.0, 5.0, 5.0" in md  # host load per round
+
+
+def test_write_all_named_scale_only(tmp_path):
+    doc = {"started": "now", "host": {"loadavg_start": "1 1 1"},
+           "method": {"repeats": 3, "duration_s": 5, "path": "netns", "qemu": "tcg"},
+           "timings_s": {"scale": 10.0}, "samples": [], "scale": SCALE}
+    report.write_all(doc, tmp_path, "scale-2026-01-01")
+    md = (tmp_path / "scale-2026-01-01.md").read_text()
+    assert "## Figures" not in md and "## Scale" in md
+    assert json.loads((tmp_path / "scale-2026-01-01.json").read_text())["scale"]["peers"]
+    assert not (tmp_path / "results.md").exists()
+    png = tmp_path / "scale-2026-01-01-scale.png"
+    if png.exists():
+        assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def _udp_sample(config: str, repeat: int, pps: float, sent: float, ping: float) -> dict:
+    return {"config": config, "cipher": "AES-256-GCM", "repeat": repeat,
+            "tests": {"udp64": {"pps": pps, "sent_pps": sent,
+                                "lost_percent": 100 * (1 - pps / sent), "cpu": {}},
+                      "ping": {"avg_ms": ping, "cpu": {}}}}
+
+
+def test_same_round_ratio_rows_and_udp_loss_table():
+    samples = [*[_udp_sample("ovpn-dco-srv", r, p, 20000, 2.0)
+                 for r, p in enumerate((1000, 2000, 500))],
+               *[_udp_sample("ovpn-sc-srv", r, p, 10000, 1.0)
+                 for r, p in enumerate((1100, 1000, 1000))]]
+    doc = {"samples": samples}
+    rows = report.round_ratio_rows(doc)
+    assert len(rows) == 1 and rows[0].startswith("| ovpn-sc-srv AES-256-GCM | ovpn-dco-srv |")
+    # udp64 per round 1.1, 0.5, 2.0; ping 2.0 in every round (latency inverted)
+    assert "| 1.10 (0.50-2.00) |" in rows[0] and rows[0].endswith("| 2.00 (2.00-2.00) |")
+    doc = report.enrich({"samples": samples})
+    md = "\n".join(report.figures_markdown(doc))
+    assert "| ovpn-sc-srv AES-256-GCM | 10.0 (10.0-10.0) | 90.0 (89.0-90.0) |" in md
+
+
+def _load_ctl():
+    spec = importlib.util.spec_from_file_location(
+        "ovpn_sc_ctl_for_bench",
+        Path(__file__).resolve().parents[2] / "kernel_module" / "tools" / "ovpn_sc_ctl.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_ctl_family_option(monkeypatch):
+    ctl = _load_ctl()
+    monkeypatch.delenv("OVPN_SC_FAMILY", raising=False)
+    assert ctl.family_name() == "ovpn-shortcut"
+    assert ctl.FAMILIES[ctl.family_name("ovpn-dco-v2")] == "ovpn-dco"
+    monkeypatch.setenv("OVPN_SC_FAMILY", "ovpn-dco-v2")
+    assert ctl.family_name() == "ovpn-dco-v2"
+    with pytest.raises(ValueError, match="unknown family"):
+        ctl.family_name("ovpn")
