@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,11 @@ def figures_markdown(doc: dict[str, Any]) -> list[str]:
         lines.append(f"| {lab} | " + " | ".join(
             cell(row.get(f"{t}.{f}"), 1e-3 if f.endswith("pps") else 1.0)
             for t, f, _ in stats.UDP_METRICS) + " |")
+    lost = loss_counter_rows(doc)
+    if lost:
+        lines += ["", "## Where UDP test packets were dropped: counters that moved, median over "
+                  "the rounds (bs = server namespace, bc = client namespace)", "",
+                  "| configuration | test | counters |", "|---|---|---|", *lost]
     lines += ["", "## CPU during the single TCP stream: median (min-max)", "",
               "| configuration | " + " | ".join(lbl for _, _, lbl in stats.CPU_METRICS) + " |",
               "|---" * (len(stats.CPU_METRICS) + 1) + "|"]
@@ -106,6 +112,22 @@ def figures_markdown(doc: dict[str, Any]) -> list[str]:
         lines.append(f"| {lab} | " + " | ".join(cell(row.get(f"{t}.{f}"))
                                                 for t, f, _ in stats.CPU_METRICS) + " |")
     return lines
+
+
+def loss_counter_rows(doc: dict[str, Any]) -> list[str]:
+    """Drop/error counters (and delivered packets) measured around each UDP test."""
+    vals: dict[tuple[str, str], dict[str, list[int]]] = {}
+    for s in doc["samples"]:
+        for test, res in s.get("tests", {}).items():
+            for k, v in res.get("counters", {}).items():
+                if "drop" in k or "Errors" in k or k.endswith(".udp.InDatagrams"):
+                    lab = stats.label(s["config"], s["cipher"])
+                    vals.setdefault((lab, test), {}).setdefault(k, []).append(v)
+    out = []
+    for (lab, test), per in vals.items():
+        cells = ", ".join(f"{k} {statistics.median(v):.0f}" for k, v in sorted(per.items()))
+        out.append(f"| {lab} | {test} | {cells} |")
+    return out
 
 
 def round_ratio_rows(doc: dict[str, Any]) -> list[str]:

@@ -21,12 +21,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from parse import (
+    counter_deltas,
     cpu_shares,
     iperf_tcp_bps,
     iperf_udp_pps,
+    link_counters,
     ping_rtt,
     proc_pid_ticks,
     proc_stat_cpu,
+    snmp_udp,
 )
 
 NS = ["ip", "netns", "exec", "bc"]
@@ -55,6 +58,17 @@ def _iperf(argv: list[str], timeout: float) -> dict:
     if "error" in doc:
         raise RuntimeError(f"iperf3: {doc['error']}")
     return doc
+
+
+def counters() -> dict[str, int]:
+    """UDP stack and link counters of both namespaces (where UDP test packets get lost)."""
+    out: dict[str, int] = {}
+    for ns in ("bs", "bc"):
+        udp = snmp_udp(_run(["ip", "netns", "exec", ns, "cat", "/proc/net/snmp"], 30))
+        out.update({f"{ns}.udp.{k}": v for k, v in udp.items()})
+        links = json.loads(_run(["ip", "-n", ns, "-s", "-j", "link", "show"], 30))
+        out.update({f"{ns}.{k}": v for k, v in link_counters(links).items()})
+    return out
 
 
 def one(test: str, target: str, duration: int) -> dict:
@@ -90,8 +104,11 @@ def main() -> int:
     out: dict[str, dict] = {}
     for test in a.tests.split(","):
         before, pt0, t0 = proc_stat_cpu(Path("/proc/stat").read_text()), _ticks(pids), time.time()
+        c0 = counters() if test.startswith("udp") else {}
         try:
             res = one(test, a.target, a.duration)
+            if c0:  # where the packets went: UDP stack and link counters that moved
+                res["counters"] = counter_deltas(c0, counters())
         except (RuntimeError, ValueError, subprocess.TimeoutExpired, KeyError) as e:
             res = {"error": str(e)[-800:]}
         after = proc_stat_cpu(Path("/proc/stat").read_text())

@@ -74,3 +74,28 @@ def cpu_shares(before: dict[str, int], after: dict[str, int], proc_ticks: int,
             "user_pct": 100.0 * (delta["user"] + delta["nice"]) / total,
             "idle_pct": 100.0 * (delta["idle"] + delta["iowait"]) / total,
             "openvpn_pct_of_one_cpu": 100.0 * proc_ticks / wall_ticks}
+
+
+def snmp_udp(text: str) -> dict[str, int]:
+    """The Udp counters of /proc/net/snmp (header line, then value line)."""
+    rows = [line.split() for line in text.splitlines() if line.startswith("Udp:")]
+    if len(rows) < 2:
+        raise ValueError("no Udp lines in /proc/net/snmp")
+    return {k: int(v) for k, v in zip(rows[0][1:], rows[1][1:], strict=True)}
+
+
+def link_counters(links: list[dict]) -> dict[str, int]:
+    """{dev.rx_packets, dev.rx_dropped, dev.tx_packets, dev.tx_dropped} from `ip -s -j link`."""
+    out: dict[str, int] = {}
+    for link in links:
+        st = link.get("stats64") or link.get("stats") or {}
+        for way in ("rx", "tx"):
+            for field in ("packets", "dropped"):
+                if field in st.get(way, {}):
+                    out[f"{link['ifname']}.{way}_{field}"] = int(st[way][field])
+    return out
+
+
+def counter_deltas(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """after - before for every counter that moved."""
+    return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}

@@ -294,3 +294,37 @@ def test_ctl_family_option(monkeypatch):
     assert ctl.family_name() == "ovpn-dco-v2"
     with pytest.raises(ValueError, match="unknown family"):
         ctl.family_name("ovpn")
+
+
+SNMP = """Ip: Forwarding DefaultTTL
+Ip: 2 64
+Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors
+Udp: 100 1 7 50 6 0
+UdpLite: InDatagrams NoPorts
+UdpLite: 0 0
+"""
+
+
+def test_snmp_udp_and_counter_deltas():
+    u = parse.snmp_udp(SNMP)
+    assert u["RcvbufErrors"] == 6 and u["InDatagrams"] == 100 and "Forwarding" not in u
+    with pytest.raises(ValueError):
+        parse.snmp_udp("Ip: a\nIp: 1\n")
+    links = [{"ifname": "ovc0", "stats64": {"rx": {"packets": 5, "dropped": 0},
+                                            "tx": {"packets": 9, "dropped": 3}}},
+             {"ifname": "lo"}]
+    c = parse.link_counters(links)
+    assert c == {"ovc0.rx_packets": 5, "ovc0.rx_dropped": 0, "ovc0.tx_packets": 9,
+                 "ovc0.tx_dropped": 3}
+    assert parse.counter_deltas({"a": 1, "b": 2}, {"a": 1, "b": 5, "c": 4}) == {"b": 3, "c": 4}
+
+
+def test_loss_counter_rows():
+    s = _udp_sample("ovpn-sc-srv", 0, 1000, 10000, 1.0)
+    s["tests"]["udp64"]["counters"] = {"bc.ovc0.tx_dropped": 9000, "bs.udp.InDatagrams": 1000,
+                                       "bc.vc.tx_packets": 1000}
+    s2 = _udp_sample("ovpn-sc-srv", 1, 1000, 10000, 1.0)
+    s2["tests"]["udp64"]["counters"] = {"bc.ovc0.tx_dropped": 7000}
+    rows = report.loss_counter_rows({"samples": [s, s2]})
+    assert rows == ["| ovpn-sc-srv AES-256-GCM | udp64 | bc.ovc0.tx_dropped 8000, "
+                    "bs.udp.InDatagrams 1000 |"]
