@@ -49,6 +49,7 @@ RENEG_SEC = 4  # c3 renegotiates its data-channel keys this often
 RUN = "/root/ovpn-clients"
 STATUS = f"/run/openvpn-server/status-{NAME}.log"
 BLOCK = "/etc/modprobe.d/ovpn-shortcut-test-block.conf"
+DROPIN = f"/run/systemd/system/openvpn-server@{NAME}.service.d/ovpnsc-test.conf"
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 
 
@@ -424,18 +425,19 @@ def test_fallback_to_userspace_without_the_module(g1, g2, clients, iperf_server)
 
 # -- the server killed with SIGKILL under traffic (issue 8, faults) -----------------------
 
-def _snapshot(g1: Guest) -> dict:
-    """Right after the kill, in one round trip: processes, device, peers, UDP sockets."""
+def _kill9_and_snapshot(g1: Guest, pid: int) -> dict:
+    """kill -9 the server and, in the same round trip, what is left: peers, device,
+    UDP sockets, routes, and last whether an openvpn process exists again."""
     out = g1.run(
-        f"echo PIDS; pgrep -x openvpn || true; echo LINK; ip -d -j link show {DEV} || echo '[]';"
-        f" echo PEERS; ovpn-shortcut --json peer get {DEV} 2>/dev/null || echo '{{}}';"
-        " echo UDP; ss -uanpH 'sport = :1194'; echo ROUTES; ip -4 route show dev "
-        f"{DEV} 2>/dev/null; echo END", check=False).stdout
-    parts = dict(re.findall(r"^(PIDS|LINK|PEERS|UDP|ROUTES)\n(.*?)(?=^(?:LINK|PEERS|UDP|ROUTES|"
+        f"kill -9 {pid}; echo PEERS; ovpn-shortcut --json peer get {DEV} 2>/dev/null || "
+        f"echo '{{}}'; echo LINK; ip -d -j link show {DEV} || echo '[]'; echo UDP; "
+        f"ss -uanpH 'sport = :1194'; echo ROUTES; ip -4 route show dev {DEV} 2>/dev/null; "
+        "echo PIDS; pgrep -x openvpn || true; echo END", check=False).stdout
+    parts = dict(re.findall(r"^(PEERS|LINK|UDP|ROUTES|PIDS)\n(.*?)(?=^(?:LINK|UDP|ROUTES|PIDS|"
                             r"END)$)", out, re.M | re.S))
-    peers = json.loads(parts["PEERS"] or "{}").get("peers", [])
-    return {"pids": parts["PIDS"].split(), "link": json.loads(parts["LINK"] or "[]"),
-            "peers": peers, "udp": parts["UDP"].strip().splitlines(),
+    return {"peers": json.loads(parts["PEERS"] or "{}").get("peers", []),
+            "link": json.loads(parts["LINK"] or "[]"), "pids": parts["PIDS"].split(),
+            "udp": parts["UDP"].strip().splitlines(),
             "routes": parts["ROUTES"].strip().splitlines()}
 
 
@@ -444,7 +446,8 @@ def test_server_sigkill_under_iperf3_then_restart(g1, g2, clients, iperf_server)
 
     What is left: the device, its peers and the UDP socket they hold (the kernel
     does not know the process died; the data path goes on). systemd restarts the
-    server 5 s later (Restart=on-failure); patch 0005 makes it delete the stale
+    server (Restart=on-failure; 5 s later in Debian's unit, 20 s in this test so that
+    the leftovers can be looked at first); patch 0005 makes it delete the stale
     device first, which drops the peers and releases the socket, so the new
     server binds the port and creates a fresh device; the clients miss their
     keepalives, ping-restart and reconnect.
@@ -462,26 +465,33 @@ def test_server_sigkill_under_iperf3_then_restart(g1, g2, clients, iperf_server)
     time.sleep(5)
     for name in CLIENTS:  # to see each client's reconnect
         g2.run(f"truncate -s 0 {RUN}/{name}.log")
-    g1.run(f"kill -9 {old_pid}")
-    t_kill = time.monotonic()
-    snap = _snapshot(g1)
-    snap_at = time.monotonic() - t_kill
-    _report("server SIGKILL: left behind", f"{len(snap['peers'])} peers, device "
-            f"{'present' if snap['link'] else 'gone'}, UDP :1194 sockets {snap['udp']}, "
-            f"{len(snap['routes'])} routes on {DEV} ({snap_at:.1f} s after the kill)")
-    if not snap["pids"]:  # systemd has not restarted it yet (RestartSec=5s)
+    # Debian's unit restarts 5 s after a failure; on this loaded TCG host one look at
+    # the leftovers can take longer, so systemd waits 20 s during this test only
+    g1.run(f"mkdir -p {DROPIN.rsplit('/', 1)[0]} && printf '[Service]\\nRestartSec=20s\\n'"
+           f" > {DROPIN} && systemctl daemon-reload")
+    try:
+        t_kill = time.monotonic()
+        snap = _kill9_and_snapshot(g1, old_pid)
+        snap_at = time.monotonic() - t_kill
+        _report("server SIGKILL: left behind", f"{len(snap['peers'])} peers, device "
+                f"{'present' if snap['link'] else 'gone'}, UDP :1194 sockets {snap['udp']}, "
+                f"{len(snap['routes'])} routes on {DEV} (looked within {snap_at:.1f} s)")
+        assert not snap["pids"], f"restarted before the look: {snap}"
         # by design the kernel state outlives the process, as ovpn-dco's does
-        assert snap["link"] and snap["link"][0]["linkinfo"]["info_kind"] == "ovpn-shortcut"
+        assert snap["link"] and snap["link"][0]["ifindex"] == old_ifindex, snap
         assert vip in {p["vpn_ipv4"] for p in snap["peers"]}, snap
         # the socket is still bound, held by the module, no process owns it
         assert len(snap["udp"]) == 1 and "users:" not in snap["udp"][0], snap["udp"]
 
-    def restarted() -> bool:
-        pid = int(g1.run(f"systemctl show -p MainPID --value openvpn-server@{NAME}").stdout)
-        return pid not in (0, old_pid) and "Initialization Sequence Completed" in _journal(
-            g1, since)
+        def restarted() -> bool:
+            pid = int(g1.run(f"systemctl show -p MainPID --value openvpn-server@{NAME}").stdout)
+            return pid not in (0, old_pid) and "Initialization Sequence Completed" in _journal(
+                g1, since)
 
-    _wait("systemd restarted the server", restarted, 120, lambda: _diag(g1, g2))
+        _wait("systemd restarted the server", restarted, 150, lambda: _diag(g1, g2))
+    finally:
+        g1.run(f"rm -f {DROPIN}; systemctl daemon-reload", check=False)
+
     back = time.monotonic() - t_kill
     journal = _journal(g1, since)
     assert f"DCO device {DEV} already exists" in journal, journal[-3000:]
