@@ -207,7 +207,8 @@ def test_link_resolves_both_ends_with_matching_halves():
                                                             "10.97.0.1")
     assert a["peer_networks"] == ["10.201.2.0/24"] and b["peer_networks"] == ["10.201.1.0/24"]
     assert (a["cipher"], a["mtu"], a["keepalive_interval"], a["keepalive_timeout"]) == (
-        "aes-256-gcm", 1400, 10, 60)
+        "aes-256-gcm", 1400, 10, 0)
+    assert not _lproblems([_link(keepalive_interval=5, keepalive_timeout=30)])
     assert _lplan([_link()], "g3")["links"] == []
 
 

@@ -151,12 +151,15 @@ def links_plan(links: Any, hostvars: Any, groups: dict[str, list[str]], host: st
         mtu = _int(link.get("mtu", 1400))
         if mtu is None or not 576 <= mtu <= 9000:
             problems["link"].append(f"{where}: mtu {link.get('mtu')!r} must be 576..9000")
+        # timeout 0: the kernel never expires the peer. An expired static peer is
+        # deleted and nothing makes it again until the next run or boot.
         ka_int = _int(link.get("keepalive_interval", 10))
-        ka_tmo = _int(link.get("keepalive_timeout", 60))
-        if ka_int is None or ka_tmo is None or ka_int <= 0 or ka_tmo <= ka_int:
+        ka_tmo = _int(link.get("keepalive_timeout", 0))
+        if ka_int is None or ka_tmo is None or ka_int <= 0 or (ka_tmo and ka_tmo <= ka_int):
             problems["link"].append(
                 f"{where}: keepalive_interval {link.get('keepalive_interval', 10)!r} must be "
-                f"> 0 and keepalive_timeout {link.get('keepalive_timeout', 60)!r} above it")
+                f"> 0 and keepalive_timeout {link.get('keepalive_timeout', 0)!r} 0 (never "
+                "expire) or above it")
 
         key_file = link.get("key_file")
         if key_file not in (None, ""):
