@@ -343,6 +343,7 @@ def write_all(doc: dict[str, Any], out: Path, name: str = "results") -> None:
         scale_chart(doc["scale"], out / f"{name}-scale.png")
 
 
-if __name__ == "__main__":  # python -m bench.report [DIR]: rewrite MD/PNG from results.json
+if __name__ == "__main__":  # python -m bench.report [DIR [NAME]]: rewrite MD/PNG from NAME.json
     d = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "results"
-    write_all(json.loads((d / "results.json").read_text()), d)
+    stem = sys.argv[2] if len(sys.argv) > 2 else "results"
+    write_all(json.loads((d / f"{stem}.json").read_text()), d, stem)
