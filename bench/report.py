@@ -64,6 +64,16 @@ def markdown(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+LOSSY_PERCENT = 50.0
+
+
+def lossy(summary: dict[str, Any], lab: str, peer: str, test: str) -> bool:
+    """True when the UDP test lost over LOSSY_PERCENT in this row or the peer's (medians)."""
+    rows = [summary.get(lab, {}), summary.get(stats.peer_label(peer, summary[lab]["cipher"]), {})]
+    return any((row.get(f"{test}.lost_percent") or {}).get("median", 0) > LOSSY_PERCENT
+               for row in rows)
+
+
 def figures_markdown(doc: dict[str, Any]) -> list[str]:
     summary, ratios = doc["summary"], doc["ratios"]
     lines = ["## Figures: median (min-max)", "",
@@ -80,9 +90,12 @@ def figures_markdown(doc: dict[str, Any]) -> list[str]:
         if summary[lab]["config"] not in ("ovpn-sc", "ovpn-sc-srv", "ovpn-dco"):
             continue
         for peer, r in per_peer.items():
-            cells = [f"{r[f'{t}.{f}']:.2f}" if f"{t}.{f}" in r else "—"
-                     for t, f, _, _ in stats.METRICS]
+            cells = [(f"{r[f'{t}.{f}']:.2f}" + ("*" if lossy(summary, lab, peer, t) else ""))
+                     if f"{t}.{f}" in r else "—" for t, f, _, _ in stats.METRICS]
             lines.append(f"| {lab} | {peer} | " + " | ".join(cells) + " |")
+    lines += ["", f"\\* more than {LOSSY_PERCENT:.0f}% of the sent packets were lost on one side "
+              "(see the UDP table): the figure is set by the slower end (with -srv: the "
+              "userspace client), not by the kernel module compared."]
     rr = round_ratio_rows(doc)
     if rr:
         lines += ["", "## Same-round ratios: median (min-max) over the rounds", "",

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ovpn_lab.guest import Guest, GuestError
+from ovpn_lab.guest import Guest, GuestCommandError, GuestError
 from ovpn_lab.image import ensure_image
 from ovpn_lab.lab import Lab
 from ovpn_lab.log import log
@@ -76,7 +76,8 @@ def measure(g: Guest, config: str, cipher: str, repeat: int, tests: str,
                     f"--pids {shlex.quote(facts['pids'])}", timeout=1200)
         sample["tests"] = json.loads(res.stdout.strip().splitlines()[-1])
     except (GuestError, ValueError, IndexError) as e:
-        sample["error"] = str(e)[-2000:]
+        sample["error"] = (f"{e.cmd} exit {e.rc}: {e.stderr[-1500:]} {e.stdout[-400:]}"
+                           if isinstance(e, GuestCommandError) else str(e)[-2000:])
         log(f"bench: {config} {cipher} failed: {str(e)[-400:]}")
     finally:
         g.run(f"{GUEST_DIR}/guest/tunnels.sh down", check=False, timeout=120)

@@ -328,3 +328,13 @@ def test_loss_counter_rows():
     rows = report.loss_counter_rows({"samples": [s, s2]})
     assert rows == ["| ovpn-sc-srv AES-256-GCM | udp64 | bc.ovc0.tx_dropped 8000, "
                     "bs.udp.InDatagrams 1000 |"]
+
+
+def test_ratio_flagged_when_one_side_lost_most_udp_packets():
+    samples = [*[_udp_sample("ovpn-dco-srv", r, 1000, 20000, 2.0) for r in range(3)],
+               *[_udp_sample("ovpn-sc-srv", r, 500, 20000, 1.0) for r in range(3)],
+               *[_udp_sample("ovpn-dco", r, 1000, 1100, 1.0) for r in range(3)],
+               *[_udp_sample("ovpn-sc", r, 1000, 1050, 1.0) for r in range(3)]]
+    md = "\n".join(report.figures_markdown(report.enrich({"samples": samples})))
+    assert "| ovpn-sc-srv AES-256-GCM | ovpn-dco-srv | — | — | 0.50* |" in md
+    assert "| ovpn-sc AES-256-GCM | ovpn-dco | — | — | 1.00 |" in md
