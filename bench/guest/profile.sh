@@ -32,18 +32,21 @@ PY
 echo "== $config $cipher iperf3 ${extra:-TCP}: $got while profiled"
 echo "== top symbols (self, all CPUs)"
 perf report -i /tmp/perf.data --no-children --sort sym --stdio 2>/dev/null \
-    | grep -E '^ +[0-9.]+%' | head -30
+    | grep -E '^ +[0-9.]+%' | head -30 || true
 echo "== who takes the contended spinlocks (call chains into the slow path)"
 perf report -i /tmp/perf.data --no-children -S native_queued_spin_lock_slowpath -G --stdio \
-    2>/dev/null | grep -vE '^(#|$)' | head -45
+    2>/dev/null | grep -vE '^(#|$)' | head -45 || true
 for sym in _raw_spin_unlock_irqrestore read_hpet; do
     echo "== callers of $sym"
     perf report -i /tmp/perf.data --no-children -S "$sym" -G --stdio 2>/dev/null \
-        | grep -vE '^(#|$)' | head -40
+        | grep -vE '^(#|$)' | head -40 || true
 done
+echo "== processes' share (self, all CPUs)"
+perf report -i /tmp/perf.data --no-children --sort comm --stdio 2>/dev/null \
+    | grep -E '^ +[0-9.]+%' | head -10 || true
 echo "== modules' share (self, all CPUs)"
 perf report -i /tmp/perf.data --no-children --sort dso --stdio 2>/dev/null \
-    | grep -E '^ +[0-9.]+%' | head -8
+    | grep -E '^ +[0-9.]+%' | head -8 || true
 echo "== softirq deltas (NET_RX NET_TX) during the run"
 paste <(grep -E 'NET_RX|NET_TX' /tmp/softirqs.0) <(grep -E 'NET_RX|NET_TX' /tmp/softirqs.1) \
     | awk '{n=(NF-2)/2; s0=0; s1=0; for(i=2;i<=n+1;i++) s0+=$i; for(i=n+3;i<=NF;i++) s1+=$i; print $1, s1-s0}'
