@@ -519,11 +519,16 @@ def test_server_sigkill_under_iperf3_then_restart(g1, g2, clients, iperf_server)
     _report("server SIGKILL: clients back", f"all {len(CLIENTS)} netns clients reconnected "
             f"{time.monotonic() - t_kill:.0f} s after the kill")
 
-    # no route on the device points at a VPN IP without a kernel peer
+    # no route on the device points at a client VIP without a kernel peer (OpenVPN's
+    # iroute routes are "via <client VIP>"; the server's own "route" lines go via
+    # its route gateway, 10.98.0.2 in topology subnet, which is no client)
     peers = _peers(g1)
-    for line in g1.run(f"ip -4 route show dev {DEV}").stdout.splitlines():
+    vips = {c["vip"] for c in CLIENTS.values()} | {G2_VIP}
+    routes = g1.run(f"ip -4 route show dev {DEV}").stdout.splitlines()
+    for line in routes:
         m = re.search(r" via (\S+)", line)
-        assert not m or m[1] in peers, (line, sorted(peers))
+        assert not m or m[1] not in vips or m[1] in peers, (line, sorted(peers))
+    assert any(r.startswith("10.99.1.0/24 via " + CLIENTS["c1"]["vip"]) for r in routes), routes
     # the kernel's peers are exactly the clients OpenVPN lists
     status = _status_clients(g1)
     _wait("status file lists the reconnected clients",
