@@ -138,6 +138,23 @@ def test_deb_src_stanzas_mirror_deb_entries():
     assert mod._deb822_stanzas(text) == want
 
 
+def test_suffix_raised_with_the_series():
+    """A changed series must come with a new package suffix, or apt keeps old builds."""
+    mod = load_script()
+    assert mod.series_digest(PATCHES) == mod.SERIES_DIGEST, (
+        "the OpenVPN patch series changed: raise DEFAULT_SUFFIX in build_openvpn_deb.py "
+        f"(now {mod.DEFAULT_SUFFIX}) and set SERIES_DIGEST to {mod.series_digest(PATCHES)}")
+
+
+def test_series_digest_sees_a_changed_patch(tmp_path):
+    mod = load_script()
+    (tmp_path / "series").write_text("a.patch\n")
+    (tmp_path / "a.patch").write_text("one\n")
+    before = mod.series_digest(tmp_path)
+    (tmp_path / "a.patch").write_text("two\n")
+    assert mod.series_digest(tmp_path) != before
+
+
 def test_changelog_bump(tmp_path):
     mod = load_script()
     tree = tmp_path / "openvpn-2.6.14"

@@ -21,6 +21,7 @@ printed (the full build log stays in the work directory).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
 import shlex
@@ -35,7 +36,11 @@ DEFAULT_PATCHES = HERE / "openvpn-patches"
 SRC_LIST = Path("/etc/apt/sources.list.d/ovpn-shortcut-src.sources")
 PACKAGE = "openvpn"
 PATCH_SUBDIR = "ovpn-shortcut"
-DEFAULT_SUFFIX = "+ovpnsc1"
+# Raise the suffix whenever the series changes, or apt keeps an earlier build of the
+# same version on hosts already deployed. SERIES_DIGEST is series_digest() of the
+# series the suffix was given to; a unit test fails when they no longer match.
+DEFAULT_SUFFIX = "+ovpnsc2"
+SERIES_DIGEST = "9e5986c3f52a4c0e9421b0def018fc475f03c937c10f7256b87eb5a3249cba2b"
 MAINTAINER = "ovpn-shortcut build <root@localhost>"
 
 _T0 = time.monotonic()
@@ -43,6 +48,15 @@ _T0 = time.monotonic()
 
 class BuildError(RuntimeError):
     pass
+
+
+def series_digest(patches: Path) -> str:
+    """sha256 over `series` and every patch it lists, in order (what the build applies)."""
+    h = hashlib.sha256()
+    names = (patches / "series").read_text().split()
+    for name in ["series", *names]:
+        h.update(name.encode() + b"\0" + (patches / name).read_bytes() + b"\0")
+    return h.hexdigest()
 
 
 def say(msg: str) -> None:
