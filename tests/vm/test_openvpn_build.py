@@ -168,6 +168,9 @@ def server(g1_mod: Guest, installed: str, module_loaded: str, pki: None) -> Iter
     """The patched OpenVPN as a UDP server on g1 (device ovpnsc0); yields its log."""
     g = g1_mod
     pid, log = f"{RUN}/server.pid", f"{RUN}/server.log"
+    # the guests are shared by the session: a server the role deployed (test_openvpn_clients,
+    # test_site) would hold the same UDP port
+    g.run("systemctl stop 'openvpn-server@*.service'", check=False)
     g.run(f"mkdir -p {RUN}/ccd && printf 'iroute {IROUTE_NET}.0 255.255.255.0\\n' "
           f"> {RUN}/ccd/client && rm -f {log}")
     argv = [
