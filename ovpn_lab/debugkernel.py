@@ -16,15 +16,12 @@ and RECIPE: `build/` (the O= tree, also the kbuild tree for modules),
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,17 +116,6 @@ def cached_kernel(version: str) -> DebugKernel | None:
     return k if (k.path / "meta.json").is_file() else None
 
 
-@contextmanager
-def _lock(name: str) -> Iterator[None]:
-    base_dir().mkdir(parents=True, exist_ok=True)
-    with open(base_dir() / f"{name}.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def image_kernel_version() -> str:
     """Debian package version of the lab image's kernel (e.g. 6.1.192-2)."""
     return str(ensure_image().meta["kernel_package_version"])
@@ -141,7 +127,7 @@ def ensure_debug_kernel(version: str | None = None, rebuild: bool = False) -> De
     if not re.fullmatch(r"[0-9][0-9A-Za-z.+~-]*", version):
         raise ValueError(f"not a Debian package version: {version!r}")
     key = build_key(version)
-    with _lock(f"{version}-{key}"):
+    with paths.cache_lock(base_dir() / f"{version}-{key}.lock"):
         k = cached_kernel(version)
         if k and not rebuild:
             log(f"debug kernel: cached {k.path.name} ({k.release})")

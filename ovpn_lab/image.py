@@ -9,7 +9,6 @@ the matching linux-headers tree is kept next to the image for host builds.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import re
@@ -94,21 +93,10 @@ def cached_image() -> Image | None:
     return img if (img.path / "meta.json").is_file() else None
 
 
-@contextmanager
-def _lock(name: str) -> Iterator[None]:
-    paths.images_dir().mkdir(parents=True, exist_ok=True)
-    with open(paths.images_dir() / f"{name}.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def ensure_image(rebuild: bool = False) -> Image:
     """Return the cached image for the current recipe, building it if needed."""
     key = recipe_key()
-    with _lock(key):
+    with paths.cache_lock(paths.images_dir() / f"{key}.lock"):
         img = cached_image()
         if img and not rebuild:
             log(f"image: cached {img.path.name} (kernel {img.meta['kernel']})")

@@ -8,14 +8,11 @@ parallel callers build once; a finished build is marked by meta.json.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import shutil
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from . import paths
@@ -33,18 +30,6 @@ def openvpn_cache_dir() -> Path:
 def _python() -> str:
     """Debian's python3 (what the script is written for), else the current one."""
     return "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
-
-
-@contextmanager
-def _lock() -> Iterator[None]:
-    base = openvpn_cache_dir()
-    base.mkdir(parents=True, exist_ok=True)
-    with open(base / "build.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def source_version() -> str:
@@ -74,7 +59,7 @@ def _cached(d: Path) -> list[Path] | None:
 
 def ensure_openvpn_debs(rebuild: bool = False) -> list[Path]:
     """The patched openvpn .debs (openvpn_*.deb, openvpn-dbgsym_*.deb), built if needed."""
-    with _lock():
+    with paths.cache_lock(openvpn_cache_dir() / "build.lock"):
         version = source_version()
         key = build_key(version)
         dest = openvpn_cache_dir() / key

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -34,3 +37,15 @@ def run_dir(lab: str) -> Path:
 def all_run_dirs() -> list[Path]:
     base = cache_dir() / "run"
     return sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+
+
+@contextmanager
+def cache_lock(lockfile: Path) -> Iterator[None]:
+    """Hold an exclusive flock on `lockfile` (its folder made first): one builder at a time."""
+    lockfile.parent.mkdir(parents=True, exist_ok=True)
+    with open(lockfile, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
