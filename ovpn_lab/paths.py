@@ -5,6 +5,8 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,3 +51,35 @@ def cache_lock(lockfile: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _mounts_below(path: Path) -> list[str]:
+    """Mount points at or below `path` (from /proc/self/mounts), deepest first."""
+    top = str(path)
+    found = []
+    with open("/proc/self/mounts") as fh:
+        for line in fh:
+            # fields are octal-escaped: a space in a path is \\040
+            point = line.split()[1].encode().decode("unicode_escape")
+            if point == top or point.startswith(top + "/"):
+                found.append(point)
+    return sorted(found, key=len, reverse=True)
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a directory tree that may have been a chroot, never crossing a mount.
+
+    A chroot left with /dev, /proc or /sys bind-mounted (a build killed half-way)
+    must not be deleted through those mounts: that would delete the host's own
+    device nodes. Everything mounted below `path` is unmounted first; if any mount
+    remains, nothing is deleted.
+    """
+    path = Path(path).resolve()
+    if not path.exists():
+        return
+    for point in _mounts_below(path):
+        subprocess.run(["umount", "-l", point], check=False, capture_output=True)
+    left = _mounts_below(path)
+    if left:
+        raise RuntimeError(f"refusing to delete {path}: still mounted below it: {left}")
+    shutil.rmtree(path)
