@@ -11,6 +11,7 @@
 
 #include <linux/version.h>
 #include <linux/netdevice.h>
+#include <net/genetlink.h>
 #include <net/inet_sock.h>
 
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
@@ -49,6 +50,55 @@ static inline void ovs_compat_set_lltx(struct net_device *dev)
 	dev->lltx = true;
 #else
 	dev->features |= NETIF_F_LLTX;
+#endif
+}
+
+/*
+ * IPv6 route lookup of the UDP transport. Kernels that can build IPv6 as a
+ * module reach it through ipv6_stub; once the stubs are gone (7.x) IPv6 is
+ * built in and called directly.
+ */
+#if __has_include(<net/ipv6_stubs.h>)
+#include <net/ipv6_stubs.h>
+
+static inline struct dst_entry *ovs_compat_ip6_dst_lookup(struct net *net,
+							  struct sock *sk,
+							  struct flowi6 *fl6)
+{
+	return ipv6_stub->ipv6_dst_lookup_flow(net, sk, fl6, NULL);
+}
+#else
+#include <net/ipv6.h>
+
+static inline struct dst_entry *ovs_compat_ip6_dst_lookup(struct net *net,
+							  struct sock *sk,
+							  struct flowi6 *fl6)
+{
+	return ip6_dst_lookup_flow(net, sk, fl6, NULL);
+}
+#endif
+
+/*
+ * UDP tunnel API: newer kernels hook and release a tunnel socket by its
+ * struct sock and take IP control-block flags on transmit. The matrix has 6.12
+ * (old) and 7.3 (new); kernels in between are not built here, so the line is
+ * drawn at 7.0.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(7, 0, 0)
+#define OVS_UDP_TUNNEL_SK(sock)	((sock)->sk)
+#define OVS_UDP_TUNNEL_CB_FLAGS	, 0
+#else
+#define OVS_UDP_TUNNEL_SK(sock)	(sock)
+#define OVS_UDP_TUNNEL_CB_FLAGS
+#endif
+
+/* 6.6 moved a dump's parsed attributes into the genl_info of genl_dumpit_info */
+static inline struct nlattr **ovs_compat_dump_attrs(struct netlink_callback *cb)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0)
+	return genl_info_dump(cb)->attrs;
+#else
+	return genl_dumpit_info(cb)->attrs;
 #endif
 }
 

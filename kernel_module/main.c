@@ -228,6 +228,20 @@ static int ovs_newlink(struct net *src_net, struct net_device *dev,
 	return 0;
 }
 
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 15, 0)
+/* 6.15 passes the namespaces and attributes of a new link in one struct */
+static int ovs_newlink_params(struct net_device *dev,
+			      struct rtnl_newlink_params *params,
+			      struct netlink_ext_ack *extack)
+{
+	return ovs_newlink(params->src_net, dev, params->tb, params->data,
+			   extack);
+}
+#define OVS_NEWLINK	ovs_newlink_params
+#else
+#define OVS_NEWLINK	ovs_newlink
+#endif
+
 static size_t ovs_get_size(const struct net_device *dev)
 {
 	return nla_total_size(sizeof(u8)) + nla_total_size(sizeof(u16));
@@ -250,7 +264,7 @@ static struct rtnl_link_ops ovs_link_ops __read_mostly = {
 	.setup		= ovs_setup,
 	.maxtype	= IFLA_OVPN_SC_MAX,
 	.policy		= ovs_link_policy,
-	.newlink	= ovs_newlink,
+	.newlink	= OVS_NEWLINK,
 	.get_size	= ovs_get_size,
 	.fill_info	= ovs_fill_info,
 };

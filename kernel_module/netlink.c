@@ -15,6 +15,7 @@
 #include <net/netlink.h>
 #include <uapi/linux/ovpn_shortcut.h>
 
+#include "compat.h"
 #include "main.h"
 #include "netlink.h"
 #include "netlink-gen.h"
@@ -667,13 +668,12 @@ out:
 static int ovs_nl_get_peer_dumpit(struct sk_buff *skb,
 				  struct netlink_callback *cb)
 {
-	const struct genl_dumpit_info *info = genl_dumpit_info(cb);
 	long skip = cb->args[0], sent = 0;
 	struct ovs_peer *peer;
 	struct ovs_dev *ovs;
 	int bkt, ret = 0;
 
-	ovs = ovs_nl_dev(sock_net(cb->skb->sk), info->attrs, cb->extack);
+	ovs = ovs_nl_dev(sock_net(cb->skb->sk), ovs_compat_dump_attrs(cb), cb->extack);
 	if (IS_ERR(ovs))
 		return PTR_ERR(ovs);
 

@@ -18,7 +18,6 @@
 #include <net/addrconf.h>
 #include <net/dst_cache.h>
 #include <net/ip6_route.h>
-#include <net/ipv6_stubs.h>
 #include <net/route.h>
 #include <net/udp.h>
 #include <net/udp_tunnel.h>
@@ -46,7 +45,7 @@ static void ovs_sock_release_work(struct work_struct *work)
 	if (s->owned) {
 		/* unhooks (sk_user_data) and releases */
 		synchronize_net();
-		udp_tunnel_sock_release(s->sock);
+		udp_tunnel_sock_release(OVS_UDP_TUNNEL_SK(s->sock));
 	} else {
 		/* give the socket back to userspace as it was */
 		lock_sock(sk);
@@ -101,7 +100,7 @@ static struct ovs_sock *ovs_sock_hook(struct ovs_dev *ovs, struct socket *sock,
 
 	s->saved_mc_loop = ovs_compat_mc_loop(sock->sk);
 	cfg.sk_user_data = s;
-	setup_udp_tunnel_sock(sock_net(sock->sk), sock, &cfg);
+	setup_udp_tunnel_sock(sock_net(sock->sk), OVS_UDP_TUNNEL_SK(sock), &cfg);
 	return s;
 }
 
@@ -245,7 +244,7 @@ int ovs_sock_listen(struct ovs_dev *ovs, u16 port, u8 family,
 
 	s = ovs_sock_hook(ovs, sock, true);
 	if (!s) {
-		udp_tunnel_sock_release(sock);
+		udp_tunnel_sock_release(OVS_UDP_TUNNEL_SK(sock));
 		NL_SET_ERR_MSG_MOD(extack, "out of memory");
 		ret = -ENOMEM;
 		goto unlock;
@@ -315,7 +314,7 @@ static int ovs_udp4_send(struct ovs_peer *peer, struct ovs_bind *bind,
 	udp_tunnel_xmit_skb(rt, sk, skb, fl.saddr, fl.daddr, 0,
 			    ip4_dst_hoplimit(&rt->dst), 0, fl.fl4_sport,
 			    fl.fl4_dport, !net_eq(sock_net(sk), dev_net(dev)),
-			    sk->sk_no_check_tx);
+			    sk->sk_no_check_tx OVS_UDP_TUNNEL_CB_FLAGS);
 	return 0;
 }
 
@@ -340,11 +339,10 @@ static int ovs_udp6_send(struct ovs_peer *peer, struct ovs_bind *bind,
 
 	dst = dst_cache_get_ip6(&peer->dst_cache, &fl.saddr);
 	if (!dst) {
-		dst = ipv6_stub->ipv6_dst_lookup_flow(sock_net(sk), sk, &fl, NULL);
+		dst = ovs_compat_ip6_dst_lookup(sock_net(sk), sk, &fl);
 		if (IS_ERR(dst) && !ipv6_addr_any(&fl.saddr)) {
 			fl.saddr = in6addr_any;
-			dst = ipv6_stub->ipv6_dst_lookup_flow(sock_net(sk), sk,
-							      &fl, NULL);
+			dst = ovs_compat_ip6_dst_lookup(sock_net(sk), sk, &fl);
 		}
 		if (IS_ERR(dst))
 			return -EHOSTUNREACH;
@@ -365,7 +363,8 @@ static int ovs_udp6_send(struct ovs_peer *peer, struct ovs_bind *bind,
 	skb->ignore_df = 1;
 	udp_tunnel6_xmit_skb(dst, sk, skb, dev, &fl.saddr, &fl.daddr, 0,
 			     ip6_dst_hoplimit(dst), 0, fl.fl6_sport,
-			     fl.fl6_dport, udp_get_no_check6_tx(sk));
+			     fl.fl6_dport,
+			     udp_get_no_check6_tx(sk) OVS_UDP_TUNNEL_CB_FLAGS);
 	return 0;
 }
 #endif
