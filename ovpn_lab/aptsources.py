@@ -63,15 +63,21 @@ def host_entries(apt_dir: Path = APT_DIR) -> list[tuple[list[str], list[str]]]:
 
 
 def find_mirrors(suite: str, apt_dir: Path = APT_DIR) -> Mirrors:
-    """Mirror URIs serving `suite` and `suite`-security on this host."""
+    """Mirror URIs serving `suite` and `suite`-security (the host's own mirrors)."""
     main = os.environ.get("OVPN_LAB_MIRROR")
     security = os.environ.get("OVPN_LAB_SECURITY_MIRROR")
-    for uris, suites in host_entries(apt_dir):
-        if not uris:
-            continue
+    entries = [(uris, suites) for uris, suites in host_entries(apt_dir) if uris]
+    for uris, suites in entries:
         if main is None and suite in suites:
             main = uris[0]
         if security is None and f"{suite}-security" in suites:
+            security = uris[0]
+    # A Debian mirror serves every release: another release than the host's
+    # comes from the mirrors the host uses for its own.
+    for uris, suites in entries:
+        if main is None and any(not s.endswith("-security") for s in suites):
+            main = uris[0]
+        if security is None and any(s.endswith("-security") for s in suites):
             security = uris[0]
     if main is None:
         raise RuntimeError(

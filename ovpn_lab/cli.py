@@ -1,8 +1,11 @@
 """ovpn-lab: command line of the VM lab.
 
-  ovpn-lab image [--rebuild]          build (or show) the cached guest image
+  ovpn-lab image [--release R]        build (or show) the cached guest image of Debian R
   ovpn-lab build [SRC] [-o DIR]       build a kernel module against the guest's headers
-  ovpn-lab up [--guests N]            boot N guests (g1..gN) under QEMU TCG
+  ovpn-lab matrix [SRC]               build it against every kernel of the matrix (W=1)
+  ovpn-lab openvpn-debs [--release R,...]  the patched openvpn .deb of each release
+  ovpn-lab up [--guests N] [--release R[,R...]]
+                                      boot N guests (g1..gN) under QEMU TCG
                 [--debug-kernel]      ... on the KASAN/lockdep kernel
   ovpn-lab status                     list guests of the lab
   ovpn-lab exec GUEST -- CMD...       run CMD in GUEST, exit with its status
@@ -29,17 +32,19 @@ import time
 from pathlib import Path
 
 from . import debugkernel, paths
+from .buildroot import MATRIX, build_matrix
 from .debugkernel import ensure_debug_kernel
 from .guest import GuestError, kernel_trouble
-from .image import ensure_image
+from .image import RELEASES, SUITE, ensure_image
 from .kbuild import build_module
 from .lab import Lab, all_labs
 from .log import CommandError, log
+from .openvpn_deb import ensure_openvpn_debs, openvpn_deb
 
 
 def _cmd_image(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
-    img = ensure_image(rebuild=args.rebuild)
+    img = ensure_image(rebuild=args.rebuild, release=args.release)
     meta = dict(img.meta, path=str(img.path), seconds_this_call=round(time.monotonic() - t0, 1))
     print(json.dumps(meta, indent=2))
     return 0
@@ -55,9 +60,31 @@ def _cmd_debug_kernel(args: argparse.Namespace) -> int:
 
 def _cmd_build(args: argparse.Namespace) -> int:
     kdir = ensure_debug_kernel().kbuild if args.debug_kernel else None
-    for ko in build_module(Path(args.src), Path(args.out) if args.out else None, kdir=kdir):
+    image = None if kdir else ensure_image(release=args.release)
+    for ko in build_module(Path(args.src), Path(args.out) if args.out else None, kdir=kdir,
+                           image=image):
         print(ko)
     return 0
+
+
+def _cmd_openvpn_debs(args: argparse.Namespace) -> int:
+    debs = {r: str(openvpn_deb(ensure_openvpn_debs(release=r)))
+            for r in dict.fromkeys(_releases(args.release))}
+    print(json.dumps(debs, indent=2))
+    return 0
+
+
+def _cmd_matrix(args: argparse.Namespace) -> int:
+    kernels = tuple(k for k in MATRIX if not args.kernel or k.name in args.kernel)
+    results = build_matrix(Path(args.src), kernels, extra=tuple(args.extra or ("W=1",)))
+    report = [r.summary() for r in results]
+    for r in results:
+        for line in r.warnings:
+            print(f"{r.kernel}: {line}", file=sys.stderr)
+    print(json.dumps(report, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return 0 if all(r.ok and not r.warnings for r in results) else 1
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
@@ -68,16 +95,21 @@ def _cmd_up(args: argparse.Namespace) -> int:
                                   memory_mb=max(args.memory, debugkernel.MEMORY_MB))
     else:
         guests = lab.up(args.guests, cpus=args.cpus, memory_mb=args.memory,
-                        cpu_model=args.cpu)
+                        cpu_model=args.cpu, releases=_releases(args.release))
     log(f"lab {lab.name}: {len(guests)} guest(s) up in {time.monotonic() - t0:.1f} s")
     _print_status(lab)
     return 0
 
 
+def _releases(text: str) -> list[str]:
+    return [r.strip() for r in text.split(",") if r.strip()]
+
+
 def _print_status(lab: Lab) -> None:
     for g in lab.guests():
         state = "running" if g.pid() else "stopped"
-        print(f"{lab.name}/{g.name}\t{state}\tssh -p {g.spec.ssh_port} root@127.0.0.1"
+        print(f"{lab.name}/{g.name}\t{g.release_name()}\t{state}"
+              f"\tssh -p {g.spec.ssh_port} root@127.0.0.1"
               f"\tlan0 {g.spec.lan_ipv4} {g.spec.lan_ipv6}")
 
 
@@ -161,6 +193,8 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("image", help="build or show the cached guest image")
     s.add_argument("--rebuild", action="store_true", help="build even if cached")
+    s.add_argument("--release", default=SUITE, choices=RELEASES,
+                   help=f"Debian release (default {SUITE})")
     s.set_defaults(func=_cmd_image)
 
     s = sub.add_parser("debug-kernel",
@@ -175,13 +209,32 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--out", help="directory for the .ko files")
     s.add_argument("--debug-kernel", action="store_true",
                    help="build against the debug kernel's tree instead")
+    s.add_argument("--release", default=SUITE, choices=RELEASES,
+                   help=f"against the kernel of this release's image (default {SUITE})")
     s.set_defaults(func=_cmd_build)
+
+    s = sub.add_parser("openvpn-debs", help="build (once, cached) the patched openvpn .deb "
+                       "of each release in the release's build chroot; print their paths")
+    s.add_argument("--release", default=SUITE, help="releases, comma-separated")
+    s.set_defaults(func=_cmd_openvpn_debs)
+
+    s = sub.add_parser("matrix", help="build a module against every kernel of the build "
+                       "matrix (Debian 12, 12 + backports, 13, 13 + backports), W=1")
+    s.add_argument("src", nargs="?", default=str(paths.REPO_ROOT / "kernel_module"))
+    s.add_argument("--kernel", action="append",
+                   choices=[k.name for k in MATRIX], help="only these (repeatable)")
+    s.add_argument("--extra", action="append", help="make arguments (default W=1)")
+    s.add_argument("--json", help="also write the report to this file")
+    s.set_defaults(func=_cmd_matrix)
 
     s = sub.add_parser("up", help="boot guests")
     s.add_argument("--guests", type=int, default=1, choices=range(1, 9), metavar="N")
     s.add_argument("--cpus", type=int, default=2, help="vCPUs per guest (default 2)")
     s.add_argument("--memory", type=int, default=1536, help="MiB per guest (default 1536)")
     s.add_argument("--cpu", default="max", help="QEMU CPU model (default max: has AES-NI)")
+    s.add_argument("--release", default=SUITE,
+                   help=f"Debian release of the guests ({', '.join(RELEASES)}; default "
+                   f"{SUITE}), or one per guest in order: trixie,bookworm")
     s.add_argument("--debug-kernel", action="store_true",
                    help="boot the debug (KASAN, lockdep) kernel, built first if needed")
     s.set_defaults(func=_cmd_up)

@@ -235,6 +235,10 @@ class Guest:
             cmd += f" && modprobe {shlex.quote(load)}"
         self.run(cmd)
 
+    def release_name(self) -> str:
+        """The Debian release of the guest's image (bookworm, trixie)."""
+        return str(self.image.meta.get("suite", "bookworm"))
+
     def release(self) -> str:
         return self.run("uname -r").stdout.strip()
 

@@ -1,4 +1,4 @@
-"""Build the Debian 12 guest image once and cache it, keyed by its recipe.
+"""Build a Debian guest image (12 or 13) once and cache it, keyed by its recipe.
 
 The recipe is this file, the package list and the files under rootfs/ that
 are copied into the guest. Any change to them gives a new key and so a new
@@ -23,7 +23,8 @@ from pathlib import Path
 from . import aptsources, paths
 from .log import log, run
 
-SUITE = "bookworm"
+SUITE = "bookworm"  # the default release
+RELEASES = ("bookworm", "trixie")
 IMAGE_SIZE = "4G"
 OVERLAY = Path(__file__).resolve().parent / "rootfs"
 
@@ -77,35 +78,41 @@ class Image:
         return json.loads((self.path / "meta.json").read_text())
 
 
-def recipe_key() -> str:
+def _check_release(release: str) -> str:
+    if release not in RELEASES:
+        raise ValueError(f"release {release!r}: the lab has images of {', '.join(RELEASES)}")
+    return release
+
+
+def recipe_key(release: str = SUITE) -> str:
     """Hash of everything that determines the image's content."""
     h = hashlib.sha256()
     h.update(Path(__file__).read_bytes())
-    h.update(SUITE.encode())
+    h.update(_check_release(release).encode())
     for f in sorted(p for p in OVERLAY.rglob("*") if p.is_file()):
         h.update(str(f.relative_to(OVERLAY)).encode())
         h.update(f.read_bytes())
     return h.hexdigest()[:16]
 
 
-def cached_image() -> Image | None:
-    img = Image(paths.images_dir() / f"bookworm-{recipe_key()}")
+def cached_image(release: str = SUITE) -> Image | None:
+    img = Image(paths.images_dir() / f"{release}-{recipe_key(release)}")
     return img if (img.path / "meta.json").is_file() else None
 
 
-def ensure_image(rebuild: bool = False) -> Image:
-    """Return the cached image for the current recipe, building it if needed."""
-    key = recipe_key()
+def ensure_image(rebuild: bool = False, release: str = SUITE) -> Image:
+    """Return the cached image of `release` for the current recipe, building it if needed."""
+    key = recipe_key(release)
     with paths.cache_lock(paths.images_dir() / f"{key}.lock"):
-        img = cached_image()
+        img = cached_image(release)
         if img and not rebuild:
             log(f"image: cached {img.path.name} (kernel {img.meta['kernel']})")
             return img
-        return _build(key)
+        return _build(key, release)
 
 
 @contextmanager
-def _chroot_mounts(root: Path) -> Iterator[None]:
+def chroot_mounts(root: Path) -> Iterator[None]:
     mounts = [
         (["-t", "proc", "proc"], root / "proc"),
         (["-t", "sysfs", "sysfs"], root / "sys"),
@@ -124,7 +131,7 @@ def _chroot_mounts(root: Path) -> Iterator[None]:
             subprocess.run(["umount", "-l", str(target)], check=False)
 
 
-def _chroot(root: Path, script: str) -> subprocess.CompletedProcess:
+def chroot(root: Path, script: str) -> subprocess.CompletedProcess:
     env = {
         "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
         "DEBIAN_FRONTEND": "noninteractive",
@@ -134,50 +141,51 @@ def _chroot(root: Path, script: str) -> subprocess.CompletedProcess:
     return run(["chroot", str(root), "/bin/sh", "-euc", script], env=env, capture=True)
 
 
-def _write(path: Path, text: str, mode: int = 0o644) -> None:
+def write_file(path: Path, text: str, mode: int = 0o644) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     path.chmod(mode)
 
 
-def _build(key: str) -> Image:
+def _build(key: str, release: str) -> Image:
     t0 = time.monotonic()
-    final = paths.images_dir() / f"bookworm-{key}"
-    work = paths.images_dir() / f"bookworm-{key}.partial"
+    final = paths.images_dir() / f"{release}-{key}"
+    work = paths.images_dir() / f"{release}-{key}.partial"
     root = work / "root"
     for d in (work, final):
         if d.exists():
-            shutil.rmtree(d)
+            paths.remove_tree(d)
     work.mkdir(parents=True)
-    mirrors = aptsources.find_mirrors(SUITE)
+    mirrors = aptsources.find_mirrors(release)
     timings: dict[str, float] = {}
 
-    log(f"image: debootstrap {SUITE} (minbase) into {root}")
-    run(["debootstrap", "--variant=minbase", SUITE, str(root), mirrors.main], capture=True)
+    log(f"image: debootstrap {release} (minbase) into {root}")
+    run(["debootstrap", "--variant=minbase", release, str(root), mirrors.main], capture=True)
     timings["debootstrap_s"] = round(time.monotonic() - t0, 1)
 
-    _write(
+    write_file(
         root / "etc/apt/sources.list",
-        f"deb {mirrors.main} {SUITE} main\n"
-        f"deb {mirrors.main} {SUITE}-updates main\n"
-        f"deb {mirrors.security} {SUITE}-security main\n",
+        f"deb {mirrors.main} {release} main\n"
+        f"deb {mirrors.main} {release}-updates main\n"
+        f"deb {mirrors.security} {release}-security main\n",
     )
-    _write(root / "usr/sbin/policy-rc.d", "#!/bin/sh\nexit 101\n", 0o755)
+    write_file(root / "usr/sbin/policy-rc.d", "#!/bin/sh\nexit 101\n", 0o755)
     shutil.copytree(OVERLAY, root, dirs_exist_ok=True, symlinks=True)
 
     t1 = time.monotonic()
-    with _chroot_mounts(root):
-        _chroot(root, "apt-get update -q")
-        dep = _chroot(root, "apt-cache depends linux-image-amd64").stdout
-        m = re.search(r"Depends: linux-image-(\d+\.\d+\.\d+-\d+)-amd64", dep)
+    with chroot_mounts(root):
+        chroot(root, "apt-get update -q")
+        dep = chroot(root, "apt-cache depends linux-image-amd64").stdout
+        # 6.1.0-57 (Debian 12), 6.12.118+deb13 (Debian 13)
+        m = re.search(r"Depends: linux-image-(\d+\.\d+\.\d+[-+][\w.+-]*?)-amd64", dep)
         if not m:
             raise RuntimeError(f"cannot resolve the kernel ABI from:\n{dep}")
         abi = m.group(1)
         log(f"image: kernel ABI {abi}; installing {len(PACKAGES) + 2} packages")
         pkgs = " ".join([f"linux-image-{abi}-amd64", f"linux-headers-{abi}-amd64", *PACKAGES])
-        _chroot(root, f"apt-get install -y -q --no-install-recommends {pkgs}")
-        kver = _chroot(root, f"dpkg-query -W -f '${{Version}}' linux-image-{abi}-amd64").stdout
-        _chroot(
+        chroot(root, f"apt-get install -y -q --no-install-recommends {pkgs}")
+        kver = chroot(root, f"dpkg-query -W -f '${{Version}}' linux-image-{abi}-amd64").stdout
+        chroot(
             root,
             f"systemctl enable {' '.join(ENABLED_UNITS)}\n"
             f"systemctl mask {' '.join(MASKED_UNITS)}\n"
@@ -192,7 +200,7 @@ def _build(key: str) -> Image:
 
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ovpn-lab",
          "-f", str(work / "id_ed25519")])
-    _write(root / "root/.ssh/authorized_keys", (work / "id_ed25519.pub").read_text(), 0o600)
+    write_file(root / "root/.ssh/authorized_keys", (work / "id_ed25519.pub").read_text(), 0o600)
     (root / "root/.ssh").chmod(0o700)
 
     shutil.copy2(root / f"boot/vmlinuz-{abi}-amd64", work / "vmlinuz")
@@ -204,11 +212,11 @@ def _build(key: str) -> Image:
          str(work / "rootfs.img"), IMAGE_SIZE])
     timings["mkfs_s"] = round(time.monotonic() - t2, 1)
     used = int(run(["du", "-sb", str(root)], capture=True).stdout.split()[0])
-    shutil.rmtree(root)
+    paths.remove_tree(root)
 
     meta = {
         "key": key,
-        "suite": SUITE,
+        "suite": release,
         "abi": abi,
         "kernel": f"{abi}-amd64",
         "kernel_package_version": kver,
@@ -233,11 +241,11 @@ def _copy_headers(root: Path, dest: Path, abi: str) -> None:
     that path relative to the Makefile itself, so the tree works wherever the
     cache lives. Every other link in the tree is relative already.
     """
-    kbuild = "linux-kbuild-" + abi.rsplit(".", 1)[0]
+    kbuild = [str(p.relative_to(root)) for p in sorted((root / "usr/lib").glob("linux-kbuild-*"))]
     for rel in (
         f"usr/src/linux-headers-{abi}-amd64",
         f"usr/src/linux-headers-{abi}-common",
-        f"usr/lib/{kbuild}",
+        *kbuild,
     ):
         shutil.copytree(root / rel, dest / rel, symlinks=True)
     makefile = dest / f"usr/src/linux-headers-{abi}-amd64/Makefile"

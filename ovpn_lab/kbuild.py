@@ -16,6 +16,10 @@ from . import paths
 from .image import Image, ensure_image
 from .log import log, run
 
+# The release of the machine the lab runs on: its compiler and C library run the
+# kbuild tools of this release's kernels; other releases build in a chroot.
+HOST_RELEASE = "bookworm"
+
 IGNORE = shutil.ignore_patterns("*.o", "*.ko", "*.mod", "*.mod.c", ".*.cmd", "*.cmd",
                                 "modules.order", "Module.symvers", ".tmp_versions")
 
@@ -29,6 +33,8 @@ def build_module(src: Path, out_dir: Path | None = None, *, image: Image | None 
     """
     if kdir is None:
         image = image or ensure_image()
+        if image.meta.get("suite", HOST_RELEASE) != HOST_RELEASE:
+            return _build_in_buildroot(src, out_dir, image, extra)
         kdir, target = image.headers, image.meta["kernel"]
     else:
         target = (Path(kdir) / "include/config/kernel.release").read_text().strip()
@@ -52,3 +58,17 @@ def build_module(src: Path, out_dir: Path | None = None, *, image: Image | None 
     log(f"kbuild: {', '.join(p.name for p in result)} for {target} "
         f"in {time.monotonic() - t0:.1f} s")
     return result
+
+
+def _build_in_buildroot(src: Path, out_dir: Path | None, image: Image,
+                        extra: list[str] | None) -> list[Path]:
+    """Build for an image of another release in that release's build chroot."""
+    from .buildroot import build_in_root, ensure_buildroot
+
+    br = ensure_buildroot(image.meta["suite"])
+    result = build_in_root(br, image.meta["abi"], Path(src).resolve(), extra=extra,
+                           out_dir=Path(out_dir) if out_dir else None)
+    if not result.ok:
+        raise RuntimeError(f"kbuild of {src} for {image.meta['kernel']} failed:\n"
+                           f"{result.log[-4000:]}")
+    return result.kos

@@ -15,7 +15,7 @@ import time
 
 from . import paths
 from .guest import Guest, GuestError, GuestSpec, _kill, _wait_gone, live_pid
-from .image import ensure_image
+from .image import RELEASES, SUITE, ensure_image
 from .log import log, run
 
 
@@ -49,18 +49,23 @@ class Lab:
 
     def up(self, count: int = 1, *, cpus: int = 2, memory_mb: int = 1536,
            cpu_model: str = "max", fresh: bool = False, kernel: str = "",
-           append_extra: str = "") -> list[Guest]:
+           append_extra: str = "", releases: list[str] | None = None) -> list[Guest]:
         """Boot `count` guests; unless `fresh`, reuse the lab if it runs that many.
 
         `kernel` boots that bzImage (no initrd) instead of the image's kernel.
+        `releases`: the Debian release of each guest in order (g1, g2, ...); one
+        release is for all of them; the last one given goes on for the rest.
+        Default: Debian 12 (bookworm) everywhere.
         """
+        wanted = guest_releases(count, releases)
         live = self.running()
-        if not fresh and live and len(live) == len(self.guests()) and len(live) >= count:
+        if (not fresh and live and len(live) == len(self.guests()) and len(live) >= count
+                and [g.release_name() for g in live[:count]] == wanted):
             log(f"lab {self.name}: {len(live)} guest(s) already up")
             return live[:count]
         if self.dir.exists():
             self.down()
-        image = ensure_image()
+        images = {r: ensure_image(release=r) for r in dict.fromkeys(wanted)}
         self.dir.mkdir(parents=True, exist_ok=True)
         self._start_switch()
         guests = []
@@ -68,7 +73,7 @@ class Lab:
         try:
             for i in range(1, count + 1):
                 spec = GuestSpec(name=f"g{i}", index=i, ssh_port=_free_port(),
-                                 run_dir=str(self.dir), image=str(image.path),
+                                 run_dir=str(self.dir), image=str(images[wanted[i - 1]].path),
                                  lan_sock=str(self.vde_sock), cpus=cpus,
                                  memory_mb=memory_mb, cpu_model=cpu_model,
                                  kernel=kernel, append_extra=append_extra)
@@ -110,6 +115,15 @@ class Lab:
             _kill(pid, signal.SIGTERM)
             if not _wait_gone(pid, 5):
                 _kill(pid, signal.SIGKILL)
+
+
+def guest_releases(count: int, releases: list[str] | None) -> list[str]:
+    """The release of each of `count` guests: `releases` in order, the last one repeated."""
+    given = [r for r in (releases or [SUITE]) if r] or [SUITE]
+    for r in given:
+        if r not in RELEASES:
+            raise ValueError(f"release {r!r}: the lab has images of {', '.join(RELEASES)}")
+    return [given[min(i, len(given) - 1)] for i in range(count)]
 
 
 def all_labs() -> list[Lab]:
