@@ -4,7 +4,8 @@
 Reads the lab's run state (ovpn_lab, stdlib only, so any python3 runs it).
 g1 is the VPN server, the other guests are clients; localhost is the
 controller that can bring the lab up (playbooks/lab.yml). The lab name is
-$OVPN_LAB_NAME or "default", its size $OVPN_LAB_GUESTS or 2.
+$OVPN_LAB_NAME or "default", its size $OVPN_LAB_GUESTS or 2, the Debian
+release of each guest $OVPN_LAB_RELEASES (comma-separated, g1 first).
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ sys.path.insert(0, str(REPO))
 
 from ovpn_lab.lab import Lab  # noqa: E402
 
+# The embedded default is a mixed fleet: g1 (the server) on Debian 13, the
+# other guests on Debian 12.
+DEFAULT_RELEASES = "bookworm"
+
 
 def inventory() -> dict:
     lab = Lab(os.environ.get("OVPN_LAB_NAME", "default"))
@@ -29,6 +34,8 @@ def inventory() -> dict:
             "ovpn_lab_name": lab.name,
             "ovpn_lab_cli": str(REPO / ".venv" / "bin" / "ovpn-lab"),
             "ovpn_lab_guests": int(os.environ.get("OVPN_LAB_GUESTS", "2")),
+            # Debian release of each guest in order (g1 = server first)
+            "ovpn_lab_releases": os.environ.get("OVPN_LAB_RELEASES", DEFAULT_RELEASES),
         }
     }
     servers, clients = [], []
@@ -46,6 +53,7 @@ def inventory() -> dict:
             "ansible_python_interpreter": "/usr/bin/python3",
             "ovpn_lab_lan_ipv4": g.spec.lan_ipv4,
             "ovpn_lab_lan_ipv6": g.spec.lan_ipv6,
+            "ovpn_lab_release": g.release_name(),
         }
     return {
         "_meta": {"hostvars": hostvars},

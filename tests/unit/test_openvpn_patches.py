@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -199,6 +200,21 @@ def test_ensure_openvpn_debs_builds_once_and_caches(tmp_path, monkeypatch):
     monkeypatch.setenv("OVPN_LAB_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(openvpn_deb, "SCRIPT", fake / "build_openvpn_deb.py")
     monkeypatch.setattr(openvpn_deb, "PATCHES", fake / "openvpn-patches")
+    releases: set[str] = set()
+
+    def run_on_host(release: str, args: list[str], out_dir: Path | None = None) -> str:
+        # what _run_script does in the build chroot, with the fake script on the host
+        releases.add(release)
+        args = [a.replace(openvpn_deb.INSIDE, str(tmp_path / "inside")) for a in args]
+        proc = subprocess.run([sys.executable, str(fake / "build_openvpn_deb.py"), *args],
+                              capture_output=True, text=True, check=True)
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            for deb in (tmp_path / "inside" / "out").glob("*.deb"):
+                shutil.copy2(deb, out_dir / deb.name)
+        return proc.stdout + proc.stderr
+
+    monkeypatch.setattr(openvpn_deb, "_run_script", run_on_host)
 
     results: list[list[Path]] = []
     threads = [threading.Thread(target=lambda: results.append(openvpn_deb.ensure_openvpn_debs()))
@@ -211,6 +227,8 @@ def test_ensure_openvpn_debs_builds_once_and_caches(tmp_path, monkeypatch):
     assert len(results) == 3 and all(r == results[0] for r in results)
     (deb,) = results[0]
     assert deb.parent.parent == tmp_path / "cache" / "openvpn"
+    assert deb.parent.name.startswith("bookworm-")
+    assert releases == {"bookworm"}
     assert openvpn_deb.deb_version(deb) == "2.6.14-0+deb12u2+ovpnsc1"
     key1 = deb.parent.name
 
@@ -219,6 +237,11 @@ def test_ensure_openvpn_debs_builds_once_and_caches(tmp_path, monkeypatch):
     (deb2,) = openvpn_deb.ensure_openvpn_debs()
     assert deb2.parent.name != key1
     assert (fake / "calls").read_text() == "build\nbuild\n"
+
+    # another release is another build, cached apart
+    (deb3,) = openvpn_deb.ensure_openvpn_debs(release="trixie")
+    assert deb3.parent.name.startswith("trixie-") and releases == {"bookworm", "trixie"}
+    assert (fake / "calls").read_text() == "build\nbuild\nbuild\n"
 
 
 def test_notifications_have_a_socket_of_their_own():

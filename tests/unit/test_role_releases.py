@@ -1,0 +1,47 @@
+"""The releases the role supports: declared once, checked on the host, built for."""
+
+from __future__ import annotations
+
+import yaml
+
+from ovpn_lab import image, paths
+from ovpn_lab.buildroot import MATRIX
+
+ROLE = paths.REPO_ROOT / "roles" / "ovpn_shortcut"
+
+
+def _yaml(rel: str) -> dict:
+    return yaml.safe_load((ROLE / rel).read_text())
+
+
+def test_meta_platforms_match_the_release_check():
+    (platform,) = _yaml("meta/main.yml")["galaxy_info"]["platforms"]
+    assert platform["name"] == "Debian"
+    assert platform["versions"] == _yaml("vars/main.yml")["ovpn_shortcut__releases"]
+    assert platform["versions"] == ["bookworm", "trixie"]
+
+
+def test_the_lab_and_the_matrix_cover_every_supported_release():
+    releases = _yaml("vars/main.yml")["ovpn_shortcut__releases"]
+    assert list(image.RELEASES) == releases
+    assert sorted({k.release for k in MATRIX}) == sorted(releases)
+
+
+def test_platform_check_runs_first_and_names_the_release():
+    tasks = _yaml("tasks/main.yml")
+    assert tasks[0]["ansible.builtin.import_tasks"] == "platform.yml"
+    (check,) = _yaml("tasks/platform.yml")
+    msg = check["ansible.builtin.assert"]["fail_msg"]
+    assert "distribution_release" in msg and "ovpn_shortcut__releases" in msg
+
+
+def test_no_product_code_imports_the_lab():
+    """The role, the modules and module_utils never depend on the test lab."""
+    hits = []
+    for folder in ("roles", "library", "module_utils", "ovpn_shortcut_cli"):
+        for f in (paths.REPO_ROOT / folder).rglob("*"):
+            if f.suffix in {".py", ".yml", ".yaml", ".j2"} and f.is_file():
+                text = f.read_text(errors="replace")
+                if "from ovpn_lab" in text or "import ovpn_lab" in text:
+                    hits.append(str(f.relative_to(paths.REPO_ROOT)))
+    assert hits == []
