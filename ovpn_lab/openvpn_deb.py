@@ -36,11 +36,12 @@ def openvpn_cache_dir() -> Path:
 INSIDE = "/var/tmp/ovpn-shortcut-openvpn"  # the script's folder in the chroot
 
 
-def _run_script(release: str, args: list[str], out_dir: Path | None = None) -> str:
+def _run_script(release: str, args: list[str],
+                out_dir: Path | None = None) -> tuple[str, str]:
     """Run build_openvpn_deb.py with `args` in the build chroot of `release`.
 
-    Returns its output; with `out_dir`, the .debs it wrote to INSIDE/out are
-    copied there.
+    Returns its (stdout, stderr); with `out_dir`, the .debs it wrote to
+    INSIDE/out are copied there.
     """
     br = ensure_buildroot(release)
     with session(br):
@@ -56,12 +57,13 @@ def _run_script(release: str, args: list[str], out_dir: Path | None = None) -> s
             for deb in sorted((here / "out").glob("*.deb")):
                 shutil.copy2(deb, out_dir / deb.name)
         shutil.rmtree(here / "work", ignore_errors=True)
-    return proc.stdout + proc.stderr
+    return proc.stdout, proc.stderr
 
 
 def source_version(release: str = SUITE) -> str:
     """Debian version of the openvpn source in `release` (the script adds deb-src entries)."""
-    return _run_script(release, ["--print-source-version"]).strip().splitlines()[-1]
+    out, _ = _run_script(release, ["--print-source-version"])
+    return out.strip().splitlines()[-1]
 
 
 def build_key(version: str, release: str = SUITE) -> str:
@@ -99,11 +101,11 @@ def ensure_openvpn_debs(rebuild: bool = False, release: str = SUITE) -> list[Pat
         tmp.mkdir(parents=True)
         log(f"openvpn debs: building {version} for {release} with {PATCHES.name} (key {key})")
         t0 = time.monotonic()
-        out = _run_script(release, ["--source-version", version, "--jobs", "2",
+        out, err = _run_script(release, ["--source-version", version, "--jobs", "2",
                                     "--output-dir", f"{INSIDE}/out",
                                     "--work-dir", f"{INSIDE}/work"], out_dir=tmp)
         took = time.monotonic() - t0
-        (tmp / "build.log").write_text(out)
+        (tmp / "build.log").write_text(out + err)
         built = sorted(tmp.glob("*.deb"))
         meta = {"release": release, "source_version": version, "key": key,
                 "build_seconds": round(took, 1), "debs": [p.name for p in built],

@@ -176,6 +176,7 @@ import sys, time
 from pathlib import Path
 args = sys.argv[1:]
 if "--print-source-version" in args:
+    print("[build-openvpn 0.0s] $ apt-get update", file=sys.stderr)  # its progress log
     print("2.6.14-0+deb12u2")
     sys.exit(0)
 out = Path(args[args.index("--output-dir") + 1])
@@ -202,7 +203,8 @@ def test_ensure_openvpn_debs_builds_once_and_caches(tmp_path, monkeypatch):
     monkeypatch.setattr(openvpn_deb, "PATCHES", fake / "openvpn-patches")
     releases: set[str] = set()
 
-    def run_on_host(release: str, args: list[str], out_dir: Path | None = None) -> str:
+    def run_on_host(release: str, args: list[str],
+                    out_dir: Path | None = None) -> tuple[str, str]:
         # what _run_script does in the build chroot, with the fake script on the host
         releases.add(release)
         args = [a.replace(openvpn_deb.INSIDE, str(tmp_path / "inside")) for a in args]
@@ -212,7 +214,7 @@ def test_ensure_openvpn_debs_builds_once_and_caches(tmp_path, monkeypatch):
             out_dir.mkdir(parents=True, exist_ok=True)
             for deb in (tmp_path / "inside" / "out").glob("*.deb"):
                 shutil.copy2(deb, out_dir / deb.name)
-        return proc.stdout + proc.stderr
+        return proc.stdout, proc.stderr
 
     monkeypatch.setattr(openvpn_deb, "_run_script", run_on_host)
 
