@@ -3,6 +3,10 @@
 One lab of two guests is booted per test session and shared. Around every vm
 test the guests' kernel logs are drained to the host (kept in the run dir),
 attached to the test report, and any WARN/BUG/oops in them fails the test.
+
+The guests' Debian releases: $OVPN_LAB_RELEASES, comma-separated in guest
+order (default bookworm for both; `trixie` for both, `trixie,bookworm` for a
+Debian 13 g1 and a Debian 12 g2).
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ from ovpn_lab import paths
 from ovpn_lab.guest import Guest, kernel_trouble
 from ovpn_lab.image import Image, ensure_image
 from ovpn_lab.kbuild import build_module
-from ovpn_lab.lab import Lab
+from ovpn_lab.lab import Lab, guest_releases
+from ovpn_lab.openvpn_deb import ensure_openvpn_debs, openvpn_deb
 from tests.conftest import TIMINGS
+
+RELEASES = guest_releases(2, os.environ.get("OVPN_LAB_RELEASES", "bookworm").split(","))
 
 # Tests that boot a lab of their own run first, before the shared lab is up,
 # so that no more than one lab's guests share the machine's cores at a time.
@@ -35,7 +42,9 @@ def pytest_collection_modifyitems(items) -> None:
 @pytest.fixture(scope="session")
 def image() -> Image:
     t0 = time.monotonic()
-    img = ensure_image()
+    img = ensure_image(release=RELEASES[0])  # g1's
+    for release in set(RELEASES[1:]) - {RELEASES[0]}:
+        ensure_image(release=release)
     took = time.monotonic() - t0
     meta = img.meta
     TIMINGS["image"] = f"{img.path.name} kernel {meta['kernel']}"
@@ -49,7 +58,7 @@ def image() -> Image:
 def lab(image: Image) -> Iterator[Lab]:
     lab = Lab(os.environ.get("OVPN_LAB_NAME", "pytest"))
     t0 = time.monotonic()
-    lab.up(2, fresh=True)
+    lab.up(2, fresh=True, releases=RELEASES)
     TIMINGS["boot of 2 guests to SSH (parallel)"] = f"{time.monotonic() - t0:.1f} s"
     try:
         yield lab
@@ -76,14 +85,30 @@ def g2(guests: list[Guest]) -> Guest:
 
 @pytest.fixture(scope="session")
 def ovpn_module(image: Image, guests: list[Guest], tmp_path_factory) -> str:
-    """kernel_module/ built on the host and installed (not loaded) in every guest."""
-    out = tmp_path_factory.mktemp("kbuild")
+    """kernel_module/ built against each guest's kernel and installed (not loaded)."""
+    kos: dict[str, list] = {}
     t0 = time.monotonic()
-    kos = build_module(paths.REPO_ROOT / "kernel_module", out, image=image)
-    TIMINGS["host kbuild of kernel_module/"] = f"{time.monotonic() - t0:.1f} s"
     for g in guests:
-        g.install_modules(kos)
+        release = g.release_name()
+        if release not in kos:
+            out = tmp_path_factory.mktemp(f"kbuild-{release}")
+            kos[release] = build_module(paths.REPO_ROOT / "kernel_module", out,
+                                        image=ensure_image(release=release))
+        g.install_modules(kos[release])
+    TIMINGS["kbuild of kernel_module/ (" + ", ".join(kos) + ")"] = (
+        f"{time.monotonic() - t0:.1f} s")
     return "ovpn_shortcut"
+
+
+@pytest.fixture(scope="session")
+def openvpn_debs(guests: list[Guest]) -> dict[str, str]:
+    """The patched openvpn .deb of each guest release (built once, cached), for the role."""
+    t0 = time.monotonic()
+    debs = {r: str(openvpn_deb(ensure_openvpn_debs(release=r)))
+            for r in dict.fromkeys(g.release_name() for g in guests)}
+    TIMINGS["patched openvpn .debs (" + ", ".join(debs) + ")"] = (
+        f"{time.monotonic() - t0:.1f} s")
+    return debs
 
 
 @pytest.fixture(autouse=True)

@@ -40,9 +40,9 @@ RUN = "/root/ovpn-test"
 
 
 @pytest.fixture(scope="module")
-def debs() -> list[Path]:
+def debs(g1_mod: Guest) -> list[Path]:
     t0 = time.monotonic()
-    debs = ensure_openvpn_debs()
+    debs = ensure_openvpn_debs(release=g1_mod.release_name())
     TIMINGS["patched openvpn debs (build or cache)"] = f"{time.monotonic() - t0:.1f} s"
     return debs
 

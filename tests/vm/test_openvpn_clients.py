@@ -61,13 +61,15 @@ def _report(key: str, value: str) -> None:
 # -- the server, deployed by the role ---------------------------------------------------
 
 @pytest.fixture(scope="module")
-def deployed(lab, g1: Guest, g2: Guest, ovpn_module: str, tmp_path_factory) -> Path:
+def deployed(lab, g1: Guest, g2: Guest, ovpn_module: str, openvpn_debs: dict[str, str],
+             tmp_path_factory) -> Path:
     """Module loaded in g1, then the role's play; returns the controller's PKI directory."""
     g1.run(f"modprobe {ovpn_module}")
     pki = tmp_path_factory.mktemp("role") / "pki"
     extra = {
         "ovpn_shortcut_dkms": False, "ovpn_shortcut_module_load": False,
         "ovpn_shortcut_pki_dir": str(pki),
+        "ovpn_shortcut_openvpn_debs": openvpn_debs,
         "ovpn_shortcut_server_keepalive_interval": 2,
         "ovpn_shortcut_server_keepalive_timeout": 10,
         "ovpn_shortcut_server_status_interval": 2,
