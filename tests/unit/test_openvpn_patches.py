@@ -156,6 +156,29 @@ def test_series_digest_sees_a_changed_patch(tmp_path):
     assert mod.series_digest(tmp_path) != before
 
 
+def test_source_version_is_the_releases_not_backports(monkeypatch):
+    """With -backports enabled (a newer openvpn there), the build takes the source
+    of the version apt would install: the release's own (seen: trixie resolved
+    to 2.7.8-1~bpo13+1 before)."""
+    mod = load_script()
+    calls: list[list[str]] = []
+
+    def fake_run(argv, **_kw):
+        calls.append(argv)
+        if argv[:2] == ["apt-cache", "policy"]:
+            out = ("openvpn:\n  Installed: (none)\n  Candidate: 2.6.14-1+deb13u3\n"
+                   "  Version table:\n     2.7.8-1~bpo13+1 100\n     2.6.14-1+deb13u3 500\n")
+        else:  # apt-get source --print-uris openvpn=VERSION
+            version = argv[-1].split("=", 1)[1]
+            out = f"'http://deb/openvpn_{version}.dsc' openvpn_{version}.dsc 3000 SHA256:00\n"
+        return subprocess.CompletedProcess(argv, 0, out, "")
+
+    monkeypatch.setattr(mod, "run", fake_run)
+    assert mod.source_version() == "2.6.14-1+deb13u3"
+    assert calls[-1][-1] == "openvpn=2.6.14-1+deb13u3"
+    assert mod.source_version("2.6.14-1+deb13u2") == "2.6.14-1+deb13u2"
+
+
 def test_changelog_bump(tmp_path):
     mod = load_script()
     tree = tmp_path / "openvpn-2.6.14"

@@ -202,8 +202,31 @@ def ensure_deb_src() -> None:
     run(["apt-get", "update"])
 
 
+def candidate_version() -> str | None:
+    """The version apt would install of the binary package (None if it knows none).
+
+    This is the release's own version (with its -security and -updates), not
+    a newer one of an enabled -backports suite, which apt only installs when
+    asked: the patched package replaces what the host would run otherwise.
+    """
+    proc = run(["apt-cache", "policy", PACKAGE], ok=(0,), quiet=True)
+    m = re.search(r"^\s*Candidate:\s*(\S+)", proc.stdout, re.M)
+    if not m or m[1] == "(none)":
+        return None
+    return m[1]
+
+
 def source_version(pinned: str | None = None) -> str:
-    """The Debian version `apt-get source` would fetch (apt-get update once if unknown)."""
+    """The Debian version of the source to build (apt-get update once if unknown).
+
+    Default: the source of the binary package's candidate version.
+    """
+    if not pinned:
+        pinned = candidate_version()
+        if pinned is None:
+            say("apt: openvpn unknown, running apt-get update")
+            run(["apt-get", "update"])
+            pinned = candidate_version()
     spec = f"{PACKAGE}={pinned}" if pinned else PACKAGE
     argv = ["apt-get", "source", "--print-uris", "-qq", spec]
     proc = run(argv, ok=(0, 100), quiet=True)
