@@ -92,6 +92,37 @@ static inline struct dst_entry *ovs_compat_ip6_dst_lookup(struct net *net,
 #define OVS_UDP_TUNNEL_CB_FLAGS
 #endif
 
+/*
+ * dev->tstats: since 6.7 the core allocates and frees it when the driver sets
+ * pcpu_stat_type, and iptunnel_xmit_stats() (the UDP tunnel's TX counter) only
+ * counts into it then (6.12 warns once and counts nothing otherwise). Before,
+ * the driver allocates it.
+ */
+static inline void ovs_compat_tstats_setup(struct net_device *dev)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 7, 0)
+	dev->pcpu_stat_type = NETDEV_PCPU_STAT_TSTATS;
+#endif
+}
+
+static inline int ovs_compat_tstats_alloc(struct net_device *dev)
+{
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 7, 0)
+	dev->tstats = netdev_alloc_pcpu_stats(struct pcpu_sw_netstats);
+	if (!dev->tstats)
+		return -ENOMEM;
+#endif
+	return 0;
+}
+
+static inline void ovs_compat_tstats_free(struct net_device *dev)
+{
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 7, 0)
+	free_percpu(dev->tstats);
+	dev->tstats = NULL;
+#endif
+}
+
 /* 6.6 moved a dump's parsed attributes into the genl_info of genl_dumpit_info */
 static inline struct nlattr **ovs_compat_dump_attrs(struct netlink_callback *cb)
 {

@@ -45,9 +45,9 @@ static int ovs_ndo_init(struct net_device *dev)
 	struct ovs_dev *ovs = netdev_priv(dev);
 	int ret;
 
-	dev->tstats = netdev_alloc_pcpu_stats(struct pcpu_sw_netstats);
-	if (!dev->tstats)
-		return -ENOMEM;
+	ret = ovs_compat_tstats_alloc(dev);
+	if (ret)
+		return ret;
 
 	ovs->stats = ovs_stats_alloc();
 	if (!ovs->stats) {
@@ -66,8 +66,7 @@ err_stats:
 	ovs_stats_free(ovs->stats);
 	ovs->stats = NULL;
 err_tstats:
-	free_percpu(dev->tstats);
-	dev->tstats = NULL;
+	ovs_compat_tstats_free(dev);
 	return ret;
 }
 
@@ -94,7 +93,7 @@ static void ovs_dev_free(struct net_device *dev)
 
 	gro_cells_destroy(&ovs->gro_cells);
 	ovs_stats_free(ovs->stats);
-	free_percpu(dev->tstats);
+	ovs_compat_tstats_free(dev);
 }
 
 static int ovs_ndo_open(struct net_device *dev)
@@ -169,6 +168,7 @@ static void ovs_setup(struct net_device *dev)
 	INIT_DELAYED_WORK(&ovs->keepalive_work, ovs_keepalive_work);
 
 	dev->netdev_ops = &ovs_netdev_ops;
+	ovs_compat_tstats_setup(dev);
 	dev->needs_free_netdev = true;
 	dev->priv_destructor = ovs_dev_free;
 

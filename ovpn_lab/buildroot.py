@@ -133,8 +133,12 @@ def session(br: BuildRoot) -> Iterator[BuildRoot]:
     Every command run in a build root runs inside a session: two users at once
     would share (and unmount under each other) the mounts and apt's locks.
     """
-    with paths.cache_lock(br.path.parent / f"{br.release}.lock"), chroot_mounts(br.root):
-        yield br
+    with paths.cache_lock(br.path.parent / f"{br.release}.lock"):
+        # under the lock nobody else is in it: mounts still there are a killed
+        # user's leftovers
+        paths.unmount_below(br.root)
+        with chroot_mounts(br.root):
+            yield br
 
 
 def resolve_abi(br: BuildRoot, suite: str) -> str:

@@ -77,9 +77,16 @@ def remove_tree(path: Path) -> None:
     path = Path(path).resolve()
     if not path.exists():
         return
+    unmount_below(path)
+    shutil.rmtree(path)
+
+
+def unmount_below(path: Path) -> None:
+    """Unmount everything mounted at or below `path` (a chroot a killed process left
+    mounted); raise if any mount remains."""
+    path = Path(path).resolve()
     for point in _mounts_below(path):
         subprocess.run(["umount", "-l", point], check=False, capture_output=True)
     left = _mounts_below(path)
     if left:
-        raise RuntimeError(f"refusing to delete {path}: still mounted below it: {left}")
-    shutil.rmtree(path)
+        raise RuntimeError(f"{path}: still mounted below it: {left}")
