@@ -60,3 +60,12 @@ def test_environment_overrides(tmp_path, monkeypatch):
     assert aptsources.find_mirrors("bookworm", tmp_path) == aptsources.Mirrors(
         "http://m.example/d", "http://m.example/s"
     )
+
+
+def test_another_release_comes_from_the_hosts_mirrors(tmp_path, monkeypatch):
+    """A Debian 12 host serves Debian 13 images and chroots from the same mirrors."""
+    monkeypatch.delenv("OVPN_LAB_MIRROR", raising=False)
+    monkeypatch.delenv("OVPN_LAB_SECURITY_MIRROR", raising=False)
+    m = aptsources.find_mirrors("trixie", _apt(tmp_path, "debian.sources", DEB822))
+    assert m.main == "http://mirror.example/debian"
+    assert m.security == "http://mirror.example/debian-security"
