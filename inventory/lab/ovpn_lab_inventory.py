@@ -22,7 +22,7 @@ from ovpn_lab.lab import Lab  # noqa: E402
 
 # The embedded default is a mixed fleet: g1 (the server) on Debian 13, the
 # other guests on Debian 12.
-DEFAULT_RELEASES = "bookworm"
+DEFAULT_RELEASES = "trixie,bookworm"
 
 
 def inventory() -> dict:
