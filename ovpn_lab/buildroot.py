@@ -205,7 +205,6 @@ def build_in_root(br: BuildRoot, abi: str, src: Path, *, extra: list[str] | None
     """
     from .kbuild import IGNORE
 
-    t0 = time.monotonic()
     scratch = br.root / "tmp"
     with session(br), tempfile.TemporaryDirectory(prefix="ovpn-kbuild-", dir=scratch) as tmp:
         kdir = _ensure_headers(br, abi)
