@@ -142,6 +142,7 @@ struct ovs_peer *ovs_peer_new(struct ovs_dev *ovs, u32 id,
 	INIT_HLIST_NODE(&peer->hn_vip4);
 	INIT_HLIST_NODE(&peer->hn_vip6);
 	INIT_LIST_HEAD(&peer->iroutes);
+	INIT_LIST_HEAD(&peer->del_node);
 	INIT_RCU_WORK(&peer->release_work, ovs_peer_release_work);
 	ovs_crypto_state_init(&peer->crypto);
 	peer->last_recv = jiffies;
@@ -366,14 +367,16 @@ void ovs_peer_del_all(struct ovs_dev *ovs, u8 reason)
 	spin_lock_bh(&ovs->lock);
 	hash_for_each_safe(ovs->by_id, bkt, tmp, peer, hn_id) {
 		if (ovs_peer_unhash(peer, reason))
-			list_add(&peer->iroutes, &gone);
+			list_add(&peer->del_node, &gone);
 	}
 	spin_unlock_bh(&ovs->lock);
 
+	/* not peer->iroutes: GET_PEER may still walk that (holding a peer
+	 * reference and ovs->lock) and must find it empty, not this list
+	 */
 	while (!list_empty(&gone)) {
-		/* peer->iroutes is empty once unhashed: reuse it as the link */
-		peer = list_first_entry(&gone, struct ovs_peer, iroutes);
-		list_del_init(&peer->iroutes);
+		peer = list_first_entry(&gone, struct ovs_peer, del_node);
+		list_del_init(&peer->del_node);
 		ovs_nl_notify_del_peer(peer, reason);
 		ovs_peer_put(peer);
 	}

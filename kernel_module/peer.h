@@ -64,7 +64,8 @@ struct ovs_iroute {
  * @last_recv: jiffies of last authenticated packet
  * @last_sent: jiffies of last packet sent
  * @stats: counters
- * @iroutes: this peer's iroutes (under ovs->lock)
+ * @iroutes: this peer's iroutes (under ovs->lock); GET_PEER walks it
+ * @del_node: link in a private list of peers being deleted together
  * @hashed: in the tables (under ovs->lock)
  * @delete_reason: reason given when unhashed
  * @release_work: frees the peer after a grace period, in process context
@@ -90,6 +91,7 @@ struct ovs_peer {
 	unsigned long last_sent;
 	struct ovs_peer_stats stats;
 	struct list_head iroutes;
+	struct list_head del_node;
 	bool hashed;
 	u8 delete_reason;
 	struct rcu_work release_work;
