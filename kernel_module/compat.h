@@ -11,6 +11,7 @@
 
 #include <linux/version.h>
 #include <linux/netdevice.h>
+#include <net/genetlink.h>
 #include <net/inet_sock.h>
 
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
@@ -21,6 +22,15 @@
 #include <linux/unaligned.h>
 #else
 #include <asm/unaligned.h>
+#endif
+
+/*
+ * Joining the "peers" group must need CAP_NET_ADMIN.  The flag came with
+ * 6.8 and was backported to 6.1.64 / 6.6.3 (Debian 12 has it); without it
+ * any local user could read the notifications, so do not build at all.
+ */
+#ifndef GENL_MCAST_CAP_NET_ADMIN
+#error "kernel lacks GENL_MCAST_CAP_NET_ADMIN (6.1.64+, 6.6.3+ or 6.8+ needed)"
 #endif
 
 /* 6.6 moved inet_sock's mc_loop bitfield into inet->inet_flags */

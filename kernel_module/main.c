@@ -6,6 +6,7 @@
  * net_device operations.
  */
 
+#include <linux/capability.h>
 #include <linux/if_arp.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
@@ -202,6 +203,15 @@ static int ovs_newlink(struct net *src_net, struct net_device *dev,
 	struct ovs_dev *ovs = netdev_priv(dev);
 	u16 port = 0;
 	int ret;
+
+	/* rtnetlink let root of the netns's user namespace through; as for
+	 * the generic netlink commands, only the initial one may create
+	 * (we run in the requester's context)
+	 */
+	if (!capable(CAP_NET_ADMIN)) {
+		NL_SET_ERR_MSG_MOD(extack, "needs CAP_NET_ADMIN in the initial user namespace");
+		return -EPERM;
+	}
 
 	ovs->mode = OVPN_SC_MODE_P2P;
 	if (data && data[IFLA_OVPN_SC_MODE])

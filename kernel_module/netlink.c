@@ -15,6 +15,7 @@
 #include <net/netlink.h>
 #include <uapi/linux/ovpn_shortcut.h>
 
+#include "compat.h"
 #include "main.h"
 #include "netlink.h"
 #include "netlink-gen.h"
@@ -27,8 +28,15 @@ enum ovs_nl_mcgrps {
 	OVS_NL_MCGRP_PEERS,
 };
 
+/*
+ * Notifications carry peer-ids and client addresses: only CAP_NET_ADMIN
+ * may listen (compat.h refuses to build where the flag is missing).
+ */
 static const struct genl_multicast_group ovs_nl_mcgrps[] = {
-	[OVS_NL_MCGRP_PEERS] = { .name = OVPN_SC_MCGRP_PEERS_NAME },
+	[OVS_NL_MCGRP_PEERS] = {
+		.name = OVPN_SC_MCGRP_PEERS_NAME,
+		.flags = GENL_MCAST_CAP_NET_ADMIN,
+	},
 };
 
 #define OVS_NL_MISSING(extack, nest, type, msg) ({		\
@@ -1012,71 +1020,76 @@ void ovs_nl_notify_key_exhausted(struct ovs_peer *peer, struct ovs_key *key)
 
 /* ---------------------------------------------------------------- family */
 
-/* commands known to OpenVPN 2.6 are parsed leniently, like ovpn-dco-v2 */
+/*
+ * Commands known to OpenVPN 2.6 are parsed leniently, like ovpn-dco-v2.
+ * Every command needs CAP_NET_ADMIN in the initial user namespace
+ * (GENL_ADMIN_PERM): the module autoloads, and root of a user namespace
+ * (any user, on Debian) must not drive it.
+ */
 #define OVS_NL_COMPAT	(GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP_STRICT)
 
 static const struct genl_ops ovs_nl_ops[] = {
 	{
 		.cmd = OVPN_SC_CMD_NEW_PEER,
 		.validate = OVS_NL_COMPAT,
-		.flags = GENL_UNS_ADMIN_PERM,
+		.flags = GENL_ADMIN_PERM,
 		.doit = ovs_nl_new_peer_doit,
 	},
 	{
 		.cmd = OVPN_SC_CMD_SET_PEER,
 		.validate = OVS_NL_COMPAT,
-		.flags = GENL_UNS_ADMIN_PERM,
+		.flags = GENL_ADMIN_PERM,
 		.doit = ovs_nl_set_peer_doit,
 	},
 	{
 		.cmd = OVPN_SC_CMD_DEL_PEER,
 		.validate = OVS_NL_COMPAT,
-		.flags = GENL_UNS_ADMIN_PERM,
+		.flags = GENL_ADMIN_PERM,
 		.doit = ovs_nl_del_peer_doit,
 	},
 	{
 		.cmd = OVPN_SC_CMD_NEW_KEY,
 		.validate = OVS_NL_COMPAT,
-		.flags = GENL_UNS_ADMIN_PERM,
+		.flags = GENL_ADMIN_PERM,
 		.doit = ovs_nl_new_key_doit,
 	},
 	{
 		.cmd = OVPN_SC_CMD_SWAP_KEYS,
 		.validate = OVS_NL_COMPAT,
-		.flags = GENL_UNS_ADMIN_PERM,
+		.flags = GENL_ADMIN_PERM,
 		.doit = ovs_nl_swap_keys_doit,
 	},
 	{
 		.cmd = OVPN_SC_CMD_DEL_KEY,
 		.validate = OVS_NL_COMPAT,
-		.flags = GENL_UNS_ADMIN_PERM,
+		.flags = GENL_ADMIN_PERM,
 		.doit = ovs_nl_del_key_doit,
 	},
 	{
 		.cmd = OVPN_SC_CMD_GET_PEER,
 		.validate = OVS_NL_COMPAT,
-		.flags = GENL_UNS_ADMIN_PERM,
+		.flags = GENL_ADMIN_PERM,
 		.doit = ovs_nl_get_peer_doit,
 		.dumpit = ovs_nl_get_peer_dumpit,
 	},
 	{
 		.cmd = OVPN_SC_CMD_NEW_IROUTE,
-		.flags = GENL_UNS_ADMIN_PERM,
+		.flags = GENL_ADMIN_PERM,
 		.doit = ovs_nl_new_iroute_doit,
 	},
 	{
 		.cmd = OVPN_SC_CMD_DEL_IROUTE,
-		.flags = GENL_UNS_ADMIN_PERM,
+		.flags = GENL_ADMIN_PERM,
 		.doit = ovs_nl_del_iroute_doit,
 	},
 	{
 		.cmd = OVPN_SC_CMD_SET_DEV,
-		.flags = GENL_UNS_ADMIN_PERM,
+		.flags = GENL_ADMIN_PERM,
 		.doit = ovs_nl_set_dev_doit,
 	},
 	{
 		.cmd = OVPN_SC_CMD_GET_DEV,
-		.flags = GENL_UNS_ADMIN_PERM,
+		.flags = GENL_ADMIN_PERM,
 		.doit = ovs_nl_get_dev_doit,
 	},
 };
