@@ -381,9 +381,12 @@ static int ovs_nl_new_key_doit(struct sk_buff *skb, struct genl_info *info)
 	if (IS_ERR(key)) {
 		ret = PTR_ERR(key);
 	} else {
-		ovs_crypto_install(&peer->crypto, slot, key);
-		netdev_dbg(ovs->dev, "peer %u: key-id %u in slot %u\n",
-			   peer->id, key_id, slot);
+		ret = ovs_crypto_install(&peer->crypto, slot, key);
+		if (ret)
+			NL_SET_ERR_MSG_MOD(info->extack, "out of memory");
+		else
+			netdev_dbg(ovs->dev, "peer %u: key-id %u in slot %u\n",
+				   peer->id, key_id, slot);
 	}
 	ovs_peer_put(peer);
 out:
@@ -415,7 +418,9 @@ static int ovs_nl_swap_keys_doit(struct sk_buff *skb, struct genl_info *info)
 		goto out;
 	}
 
-	ovs_crypto_swap(&peer->crypto);
+	ret = ovs_crypto_swap(&peer->crypto);
+	if (ret)
+		NL_SET_ERR_MSG_MOD(info->extack, "out of memory");
 	ovs_peer_put(peer);
 out:
 	dev_put(ovs->dev);
