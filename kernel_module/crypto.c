@@ -33,6 +33,16 @@ module_param(debug_tx_pktid_start, ulong, 0644);
 MODULE_PARM_DESC(debug_tx_pktid_start,
 		 "test only: last TX packet-id of a new key (0 = start at 1)");
 
+/*
+ * Cipher none authenticates nothing: kept for tests and benchmarks only,
+ * refused unless the module is loaded with allow_cipher_none=1.
+ */
+static bool allow_cipher_none;
+module_param(allow_cipher_none, bool, 0444);
+MODULE_PARM_DESC(allow_cipher_none,
+		 "accept NEW_KEY with cipher none (no encryption, no "
+		 "authentication; tests only; default off)");
+
 /* ------------------------------------------------------------------ keys */
 
 static void ovs_key_free_work(struct work_struct *work)
@@ -119,7 +129,11 @@ static int ovs_key_check_len(u16 alg, const struct ovs_key_dir *dir,
 		NL_SET_ERR_MSG_MOD(extack, "ChaCha20-Poly1305 key must be 32 bytes");
 		return -EINVAL;
 	case OVPN_SC_CIPHER_ALG_NONE:
-		return 0;
+		if (allow_cipher_none)
+			return 0;
+		NL_SET_ERR_MSG_MOD(extack,
+				   "cipher none is disabled (module parameter allow_cipher_none)");
+		return -EOPNOTSUPP;
 	}
 
 	NL_SET_ERR_MSG_MOD(extack, "unknown cipher algorithm");

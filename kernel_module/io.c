@@ -92,14 +92,24 @@ void ovs_decrypt_done(struct ovs_cctx *ctx, int err)
 		goto drop;
 	}
 
-	/* authenticated: now the packet-id may move the window */
-	if (unlikely(ovs_pktid_recv_check(&key->pid_recv, ctx->pktid))) {
-		reason = OVPN_SC_DROP_REASON_REPLAY;
+	if (likely(key->decrypt)) {
+		/* authenticated: now the packet-id may move the window */
+		if (unlikely(ovs_pktid_recv_check(&key->pid_recv, ctx->pktid))) {
+			reason = OVPN_SC_DROP_REASON_REPLAY;
+			goto drop;
+		}
+	} else if (unlikely(!ovs_peer_at(peer, &ctx->src))) {
+		/* cipher none (tests only) authenticates nothing: its ids
+		 * never move the window (one forged 0xffffffff would block
+		 * the peer) and only the peer's own address is accepted
+		 */
+		reason = OVPN_SC_DROP_REASON_AUTH;
 		goto drop;
 	}
 
 	WRITE_ONCE(peer->last_recv, jiffies);
-	ovs_peer_float(peer, &ctx->src, &ctx->dst);
+	if (likely(key->decrypt))
+		ovs_peer_float(peer, &ctx->src, &ctx->dst);
 
 	__skb_pull(skb, ctx->payload_off);
 	len = skb->len;

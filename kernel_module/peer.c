@@ -688,6 +688,19 @@ bool ovs_peer_check_src(struct ovs_peer *peer, struct sk_buff *skb)
 	return ok;
 }
 
+/* is @src the peer's current remote address? */
+bool ovs_peer_at(struct ovs_peer *peer, const union ovs_sockaddr *src)
+{
+	struct ovs_bind *b;
+	bool ret;
+
+	rcu_read_lock();
+	b = rcu_dereference(peer->bind);
+	ret = b && ovs_sa_equal(src, b);
+	rcu_read_unlock();
+	return ret;
+}
+
 /*
  * An authenticated packet came from a new address: move the peer there.
  * Called from the RX path with a reference on @peer.
@@ -699,13 +712,8 @@ void ovs_peer_float(struct ovs_peer *peer, const union ovs_sockaddr *src,
 	struct ovs_bind *old, *b;
 	bool moved = false;
 
-	rcu_read_lock();
-	old = rcu_dereference(peer->bind);
-	if (old && ovs_sa_equal(src, old)) {
-		rcu_read_unlock();
+	if (ovs_peer_at(peer, src))
 		return;
-	}
-	rcu_read_unlock();
 
 	b = kzalloc(sizeof(*b), GFP_ATOMIC);
 	if (!b)

@@ -119,6 +119,7 @@ struct ovs_peer *ovs_peer_get_by_transport(struct ovs_dev *ovs,
 					   struct sk_buff *skb);
 struct ovs_peer *ovs_peer_get_by_dst(struct ovs_dev *ovs, struct sk_buff *skb);
 bool ovs_peer_check_src(struct ovs_peer *peer, struct sk_buff *skb);
+bool ovs_peer_at(struct ovs_peer *peer, const union ovs_sockaddr *src);
 void ovs_peer_float(struct ovs_peer *peer, const union ovs_sockaddr *src,
 		    const union ovs_sockaddr *dst);
 

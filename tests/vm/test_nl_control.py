@@ -250,8 +250,7 @@ def test_keys_of_each_cipher_swap_and_delete(nlg, pyenv):
         out["steps"] = []
         kid = 0
         for alg, keylen in ((nl.CipherAlg.AES_GCM, 16), (nl.CipherAlg.AES_GCM, 24),
-                            (nl.CipherAlg.AES_GCM, 32), (nl.CipherAlg.CHACHA20_POLY1305, 32),
-                            (nl.CipherAlg.NONE, 0)):
+                            (nl.CipherAlg.AES_GCM, 32), (nl.CipherAlg.CHACHA20_POLY1305, 32)):
             step = {{"alg": alg.name, "keylen": keylen}}
             ovs.new_key("nlkeys", key(1, nl.KeySlot.PRIMARY, kid, alg, keylen))
             ovs.new_key("nlkeys", key(1, nl.KeySlot.SECONDARY, (kid + 1) % 8, alg, keylen))
@@ -268,8 +267,12 @@ def test_keys_of_each_cipher_swap_and_delete(nlg, pyenv):
             step["del_primary"] = [p.primary_key_id, p.secondary_key_id]
             out["steps"].append(step)
             kid = (kid + 2) % 8
+        # cipher none authenticates nothing: refused unless allow_cipher_none=1
+        out["none"] = err(ovs.new_key, "nlkeys", key(1, nl.KeySlot.PRIMARY, 0,
+                                                     nl.CipherAlg.NONE, 0))
         nl.delete_device("nlkeys")
     ''')
+    assert_refused(out["none"], "EOPNOTSUPP", "cipher none without allow_cipher_none")
     kid = 0
     for step in out["steps"]:
         a, b = kid, (kid + 1) % 8
@@ -278,7 +281,7 @@ def test_keys_of_each_cipher_swap_and_delete(nlg, pyenv):
         assert step["del_secondary"] == [b, None], step
         assert step["del_primary"] == [None, None], step
         kid = (kid + 2) % 8
-    assert len(out["steps"]) == 5
+    assert len(out["steps"]) == 4
 
 
 # ---------------------------------------------------------------- iroutes
