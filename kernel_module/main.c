@@ -17,6 +17,8 @@
 #include <net/genetlink.h>
 #include <net/gro_cells.h>
 #include <net/ip.h>
+#include <net/net_namespace.h>
+#include <net/netns/generic.h>
 #include <net/rtnetlink.h>
 #include <uapi/linux/ovpn_shortcut.h>
 
@@ -33,6 +35,16 @@
 			 OVS_MAX_HDR)
 
 struct workqueue_struct *ovs_wq;
+
+/* every device, for the netns exit (RTNL) */
+static LIST_HEAD(ovs_devs);
+
+/* per netns: the device-owned sockets living in it */
+struct ovs_net {
+	atomic_t sockets;
+};
+
+static unsigned int ovs_net_id __read_mostly;
 
 static const struct net_device_ops ovs_netdev_ops;
 
@@ -84,8 +96,9 @@ static void ovs_ndo_uninit(struct net_device *dev)
 	mutex_unlock(&ovs->sock_mutex);
 
 	cancel_delayed_work_sync(&ovs->keepalive_work);
-	ovs_peer_del_all(ovs, OVPN_SC_DEL_PEER_REASON_TEARDOWN);
+	ovs_peer_del_all(ovs, NULL, OVPN_SC_DEL_PEER_REASON_TEARDOWN);
 	ovs_sock_unlisten(ovs);
+	list_del_init(&ovs->node);
 }
 
 /* when the last reference is gone: nothing can reach the device anymore */
@@ -168,6 +181,7 @@ static void ovs_setup(struct net_device *dev)
 	hash_init(ovs->by_vip6);
 	ovs_lpm_init(ovs);
 	INIT_DELAYED_WORK(&ovs->keepalive_work, ovs_keepalive_work);
+	INIT_LIST_HEAD(&ovs->node);
 
 	dev->netdev_ops = &ovs_netdev_ops;
 	dev->needs_free_netdev = true;
@@ -224,6 +238,7 @@ static int ovs_newlink(struct net *src_net, struct net_device *dev,
 		NL_SET_ERR_MSG_MOD(extack, "cannot register the device");
 		return ret;
 	}
+	list_add(&ovs->node, &ovs_devs);
 
 	if (port) {
 		ret = ovs_sock_listen(ovs, port, AF_INET6, extack);
@@ -265,6 +280,46 @@ static struct rtnl_link_ops ovs_link_ops __read_mostly = {
 	.fill_info	= ovs_fill_info,
 };
 
+atomic_t *ovs_net_socket_hold(struct net *net)
+{
+	struct ovs_net *on = net_generic(net, ovs_net_id);
+
+	atomic_inc(&on->sockets);
+	return &on->sockets;
+}
+
+void ovs_net_socket_released(atomic_t *count)
+{
+	if (atomic_dec_and_test(count))
+		wake_up_var(count);
+}
+
+/*
+ * A netns is being deleted.  Kernel sockets hold no reference on their
+ * netns, and a device may have been moved away from the one its owned
+ * socket was created in: close every owned socket living in @net and
+ * wait until each is released (peers in flight let go first), before
+ * the netns can be freed.  Done as WireGuard does, before the exit.
+ */
+static void __net_exit ovs_net_pre_exit(struct net *net)
+{
+	struct ovs_net *on = net_generic(net, ovs_net_id);
+	struct ovs_dev *ovs;
+
+	rtnl_lock();
+	list_for_each_entry(ovs, &ovs_devs, node)
+		ovs_sock_unlisten_net(ovs, net);
+	rtnl_unlock();
+
+	wait_var_event(&on->sockets, !atomic_read(&on->sockets));
+}
+
+static struct pernet_operations ovs_net_ops = {
+	.pre_exit = ovs_net_pre_exit,
+	.id = &ovs_net_id,
+	.size = sizeof(struct ovs_net),
+};
+
 static void ovs_drain(void)
 {
 	/* rcu_work items queue their work after a grace period, and freeing a
@@ -284,10 +339,14 @@ static int __init ovs_init(void)
 	if (!ovs_wq)
 		return -ENOMEM;
 
+	ret = register_pernet_device(&ovs_net_ops);
+	if (ret)
+		goto err_wq;
+
 	ret = rtnl_link_register(&ovs_link_ops);
 	if (ret) {
 		pr_err("ovpn_shortcut: cannot register link kind: %d\n", ret);
-		goto err_wq;
+		goto err_pernet;
 	}
 
 	ret = ovs_nl_register();
@@ -301,6 +360,8 @@ static int __init ovs_init(void)
 
 err_link:
 	rtnl_link_unregister(&ovs_link_ops);
+err_pernet:
+	unregister_pernet_device(&ovs_net_ops);
 err_wq:
 	destroy_workqueue(ovs_wq);
 	return ret;
@@ -309,7 +370,9 @@ err_wq:
 static void __exit ovs_exit(void)
 {
 	ovs_nl_unregister();
+	/* deletes every device: no pre_exit work left for live netns */
 	rtnl_link_unregister(&ovs_link_ops);
+	unregister_pernet_device(&ovs_net_ops);
 	ovs_drain();
 	destroy_workqueue(ovs_wq);
 	pr_info("ovpn_shortcut: unloaded\n");

@@ -184,7 +184,7 @@ static int ovs_nl_new_peer_doit(struct sk_buff *skb, struct genl_info *info)
 
 	if (rcu_access_pointer(peer->bind) &&
 	    rcu_dereference_protected(peer->bind, true)->remote.family == AF_INET6 &&
-	    sock->sock->sk->sk_family != AF_INET6) {
+	    sock->sk->sk_family != AF_INET6) {
 		NL_SET_ERR_MSG_ATTR(extack, sa_attr,
 				    "IPv6 remote needs an IPv6 socket");
 		ret = -EAFNOSUPPORT;
@@ -562,7 +562,7 @@ static int ovs_nl_fill_peer(struct sk_buff *skb, struct ovs_peer *peer,
 	     nla_put_in6_addr(skb, OVPN_SC_GET_PEER_RESP_ATTR_IPV6, &peer->vip6)) ||
 	    ovs_nl_put_bind(skb, peer) ||
 	    nla_put_be16(skb, OVPN_SC_GET_PEER_RESP_ATTR_LOCAL_PORT,
-			 inet_sk(peer->sock->sock->sk)->inet_sport) ||
+			 inet_sk(peer->sock->sk)->inet_sport) ||
 	    nla_put_u32(skb, OVPN_SC_GET_PEER_RESP_ATTR_KEEPALIVE_INTERVAL,
 			READ_ONCE(peer->keepalive_interval)) ||
 	    nla_put_u32(skb, OVPN_SC_GET_PEER_RESP_ATTR_KEEPALIVE_TIMEOUT,

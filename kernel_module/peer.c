@@ -262,6 +262,13 @@ int ovs_peer_add(struct ovs_dev *ovs, struct ovs_peer *peer,
 		goto unlock;
 	}
 
+	/* pairs with ovs_sock_detach(): set before it takes ovs->lock */
+	if (peer->sock && READ_ONCE(peer->sock->dead)) {
+		NL_SET_ERR_MSG_MOD(extack, "the UDP socket was closed");
+		ret = -ENOTCONN;
+		goto unlock;
+	}
+
 	if (ovs_peer_find_id(ovs, peer->id)) {
 		NL_SET_ERR_MSG_MOD(extack, "a peer with this peer-id exists");
 		ret = -EEXIST;
@@ -357,7 +364,9 @@ int ovs_peer_del(struct ovs_peer *peer, u8 reason)
 	return 0;
 }
 
-void ovs_peer_del_all(struct ovs_dev *ovs, u8 reason)
+/* delete every peer using @sock (every peer when NULL) */
+void ovs_peer_del_all(struct ovs_dev *ovs, const struct ovs_sock *sock,
+		      u8 reason)
 {
 	struct ovs_peer *peer;
 	struct hlist_node *tmp;
@@ -366,7 +375,8 @@ void ovs_peer_del_all(struct ovs_dev *ovs, u8 reason)
 
 	spin_lock_bh(&ovs->lock);
 	hash_for_each_safe(ovs->by_id, bkt, tmp, peer, hn_id) {
-		if (ovs_peer_unhash(peer, reason))
+		if ((!sock || peer->sock == sock) &&
+		    ovs_peer_unhash(peer, reason))
 			list_add(&peer->del_node, &gone);
 	}
 	spin_unlock_bh(&ovs->lock);

@@ -105,7 +105,8 @@ int ovs_peer_set_remote(struct ovs_peer *peer, const struct sockaddr *sa,
 int ovs_peer_add(struct ovs_dev *ovs, struct ovs_peer *peer,
 		 struct netlink_ext_ack *extack);
 int ovs_peer_del(struct ovs_peer *peer, u8 reason);
-void ovs_peer_del_all(struct ovs_dev *ovs, u8 reason);
+void ovs_peer_del_all(struct ovs_dev *ovs, const struct ovs_sock *sock,
+		      u8 reason);
 
 static inline bool ovs_peer_hold(struct ovs_peer *peer)
 {
