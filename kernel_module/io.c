@@ -107,6 +107,8 @@ void ovs_decrypt_done(struct ovs_cctx *ctx, int err)
 		goto drop;
 	}
 
+	/* link bytes: the OpenVPN packet, as on TX; only once authentic */
+	ovs_stats_peer_add(peer, OVS_CTR_LINK_RX_BYTES, skb->len);
 	WRITE_ONCE(peer->last_recv, jiffies);
 	if (likely(key->decrypt))
 		ovs_peer_float(peer, &ctx->src, &ctx->dst);
@@ -235,8 +237,6 @@ int ovs_udp_encap_recv(struct sock *sk, struct sk_buff *skb)
 	/* transport addresses, for float, before the headers go */
 	ovs_skb_addrs(skb, &src, &dst);
 	__skb_pull(skb, off);
-	/* link bytes: the OpenVPN packet, as on TX */
-	ovs_stats_peer_add(peer, OVS_CTR_LINK_RX_BYTES, skb->len);
 
 	ret = ovs_decrypt(peer, key, skb, hdr_len, &src, &dst, &ctx);
 	if (unlikely(!ctx)) {
@@ -284,9 +284,12 @@ void ovs_encrypt_done(struct ovs_cctx *ctx, int err)
 		ovs_stats_drop(peer->ovs, peer, ovs_crypto_err_reason(err));
 		kfree_skb(skb);
 	} else {
-		ovs_stats_peer_add(peer, OVS_CTR_VPN_TX_BYTES,
-				   skb->len - ctx->payload_off);
-		ovs_udp_send(peer, skb);
+		unsigned int len = skb->len - ctx->payload_off;
+
+		ovs_stats_peer_add(peer, OVS_CTR_VPN_TX_BYTES, len);
+		/* the link's own counters (ip -s link), inner bytes as on RX */
+		if (!ovs_udp_send(peer, skb))
+			dev_sw_netstats_tx_add(peer->ovs->dev, 1, len);
 	}
 
 	ovs_cctx_free(ctx);

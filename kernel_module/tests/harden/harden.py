@@ -256,11 +256,13 @@ def phase_fuzz(args: argparse.Namespace) -> None:
     keepalive_rx = int(p1["keepalive_rx"]) - int(p0["keepalive_rx"])
     s1, c1 = peer_stats("hs", "tsrv", 5), peer_stats("hc", "tcli", 5)
     srv_rx = int(s1["vpn_rx_packets64"]) - int(s0["vpn_rx_packets64"])
+    srv_link_rx = int(s1["link_rx_packets64"]) - int(s0["link_rx_packets64"])
     cli_tx = int(c1["link_tx_packets64"]) - int(c0["link_tx_packets64"])
     leg = summarize(runs)
     FIGURES["fuzz"] = {"sent": sent, "seconds": round(took, 1),
                        "pps": round(sent["packets"] / took), "udp_in_datagrams": arrived_udp,
                        "legit_datagrams": cli_tx, "decrypted": decrypted, "drops": dd,
+                       "peer_link_rx": srv_link_rx,
                        "fuzz_lost_before_udp": sent["packets"] - (arrived_udp - cli_tx),
                        "legit_transfer": leg}
     check(f"fuzz: {sent['packets']} hostile datagrams sent", sent["packets"] >= args.packets
@@ -272,6 +274,8 @@ def phase_fuzz(args: argparse.Namespace) -> None:
     check(f"fuzz: no fuzzed datagram was accepted as data (server decrypted {srv_rx} "
           f"packets of peer 5, its client sent {cli_tx})",
           0 < srv_rx <= cli_tx and decrypted == srv_rx)
+    check(f"fuzz: link RX counted only for authentic packets (server link rx {srv_link_rx} "
+          f"packets of peer 5, its client sent {cli_tx})", 0 < srv_link_rx <= cli_tx)
     check(f"fuzz: the legitimate transfer went on ({leg['ok_runs']}/{leg['runs']} "
           f"iperf3 runs, {leg['stalled_intervals']} stalled 1 s intervals)",
           leg["runs"] > 0 and leg["ok_runs"] == leg["runs"], leg)
