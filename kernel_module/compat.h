@@ -4,6 +4,11 @@
  *
  * The module is written against Debian 12's 6.1; everything that moved or
  * changed since (up to Debian 13's 6.12) is wrapped here.
+ *
+ * checkpatch.pl --strict warns about this file only, on purpose: an
+ * out-of-tree module must test LINUX_VERSION_CODE (and keeps the kernel's
+ * own order, version on the left), and the crypto callback argument type
+ * changed in 6.3, which a typedef hides from the callers.
  */
 
 #ifndef _OVPN_SC_COMPAT_H_

@@ -21,17 +21,25 @@
 #include "main.h"
 #include "peer.h"
 
-/* test knobs: exercise the asynchronous AEAD path and packet-id exhaustion */
+/*
+ * Test knobs (asynchronous AEAD path, packet-id exhaustion): only in a
+ * build made with OVS_TEST_KNOBS=1 (the lab's test builds), never in a
+ * production (DKMS) build.
+ */
+#ifdef OVS_TEST_KNOBS
 static bool debug_async_aead;
 module_param(debug_async_aead, bool, 0644);
 MODULE_PARM_DESC(debug_async_aead,
-		 "test only: submit every AEAD request from a work item and "
-		 "complete it there, as an asynchronous transform would");
+		 "test only: run every AEAD request later from a work item");
 
 static ulong debug_tx_pktid_start;
 module_param(debug_tx_pktid_start, ulong, 0644);
 MODULE_PARM_DESC(debug_tx_pktid_start,
 		 "test only: last TX packet-id of a new key (0 = start at 1)");
+#else
+static const bool debug_async_aead;
+static const ulong debug_tx_pktid_start;
+#endif
 
 /*
  * Cipher none authenticates nothing: kept for tests and benchmarks only,
@@ -40,8 +48,7 @@ MODULE_PARM_DESC(debug_tx_pktid_start,
 static bool allow_cipher_none;
 module_param(allow_cipher_none, bool, 0444);
 MODULE_PARM_DESC(allow_cipher_none,
-		 "accept NEW_KEY with cipher none (no encryption, no "
-		 "authentication; tests only; default off)");
+		 "accept cipher none keys (no encryption nor authentication; tests only)");
 
 /* ------------------------------------------------------------------ keys */
 

@@ -112,7 +112,6 @@ struct ovs_cctx {
 	struct scatterlist sg[];
 };
 
-
 struct ovs_key *ovs_key_new(u16 alg, u8 key_id, const struct ovs_key_dir *enc,
 			    const struct ovs_key_dir *dec,
 			    struct netlink_ext_ack *extack);

@@ -189,13 +189,12 @@ int ovs_udp_encap_recv(struct sock *sk, struct sk_buff *skb)
 
 	byte0 = skb->data[off];
 	op = ovs_opcode(byte0);
-	if (op == OVS_OP_DATA_V2) {
+	if (op == OVS_OP_DATA_V2)
 		hdr_len = OVS_V2_HDR_SIZE;
-	} else if (op == OVS_OP_DATA_V1) {
+	else if (op == OVS_OP_DATA_V1)
 		hdr_len = OVS_V1_HDR_SIZE;
-	} else {
+	else
 		goto not_data;
-	}
 
 	if (unlikely(!pskb_may_pull(skb, off + hdr_len + OVS_PKTID_SIZE))) {
 		reason = OVPN_SC_DROP_REASON_BAD_HEADER;

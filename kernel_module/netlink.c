@@ -824,13 +824,10 @@ static int ovs_nl_set_dev_doit(struct sk_buff *skb, struct genl_info *info)
 	if (tb[OVPN_SC_DEV_ATTR_LISTEN_FAMILY])
 		family = nla_get_u8(tb[OVPN_SC_DEV_ATTR_LISTEN_FAMILY]);
 
-	if (!port) {
+	if (!port)
 		ovs_sock_unlisten(ovs);
-	} else if (READ_ONCE(ovs->listen_port) == port) {
-		ret = 0;
-	} else {
+	else if (READ_ONCE(ovs->listen_port) != port)
 		ret = ovs_sock_listen(ovs, port, family, info->extack);
-	}
 out:
 	dev_put(ovs->dev);
 	return ret;

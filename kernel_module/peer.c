@@ -32,7 +32,7 @@
 
 static u32 ovs_hash_v6(const struct in6_addr *a)
 {
-	return jhash2(a->s6_addr32, 4, 0);
+	return jhash2((__force const u32 *)a->s6_addr32, 4, 0);
 }
 
 static u32 ovs_hash_sa(const void *sa)
@@ -43,7 +43,8 @@ static u32 ovs_hash_sa(const void *sa)
 	if (in4->sin_family == AF_INET)
 		return jhash_2words((__force u32)in4->sin_addr.s_addr,
 				    (__force u32)in4->sin_port, 0);
-	return jhash2(in6->sin6_addr.s6_addr32, 4, (__force u32)in6->sin6_port);
+	return jhash2((__force const u32 *)in6->sin6_addr.s6_addr32, 4,
+		      (__force u32)in6->sin6_port);
 }
 
 bool ovs_sa_equal(const union ovs_sockaddr *a, const struct ovs_bind *b)
@@ -182,7 +183,7 @@ int ovs_peer_set_remote(struct ovs_peer *peer, const struct sockaddr *sa,
 			b->remote.in6.sin6_scope_id = in6->sin6_scope_id;
 		}
 	} else {
-		NL_SET_ERR_MSG_MOD(extack, "remote sockaddr is not a valid sockaddr_in/sockaddr_in6");
+		NL_SET_ERR_MSG_MOD(extack, "remote is not a valid sockaddr_in/_in6");
 		kfree(b);
 		return -EINVAL;
 	}
@@ -206,7 +207,7 @@ int ovs_peer_set_remote(struct ovs_peer *peer, const struct sockaddr *sa,
 			   b->remote.family == AF_INET6) {
 			memcpy(&b->local.ipv6, local_ip, local_len);
 		} else {
-			NL_SET_ERR_MSG_MOD(extack, "local IP does not match the remote address family");
+			NL_SET_ERR_MSG_MOD(extack, "local IP and remote differ in family");
 			kfree(b);
 			return -EINVAL;
 		}

@@ -214,7 +214,7 @@ retry:
 		goto err_put;
 	}
 
-	if (cur || rcu_access_pointer(sock->sk->sk_user_data) ||
+	if (cur || READ_ONCE(sock->sk->sk_user_data) ||
 	    udp_sk(sock->sk)->encap_type) {
 		/* possibly our own previous hook, still being released */
 		mutex_unlock(&ovs->sock_mutex);

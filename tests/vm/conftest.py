@@ -76,10 +76,12 @@ def g2(guests: list[Guest]) -> Guest:
 
 @pytest.fixture(scope="session")
 def ovpn_module(image: Image, guests: list[Guest], tmp_path_factory) -> str:
-    """kernel_module/ built on the host and installed (not loaded) in every guest."""
+    """kernel_module/ built on the host and installed (not loaded) in every guest,
+    with the test knobs (module parameters debug_*, absent from production builds)."""
     out = tmp_path_factory.mktemp("kbuild")
     t0 = time.monotonic()
-    kos = build_module(paths.REPO_ROOT / "kernel_module", out, image=image)
+    kos = build_module(paths.REPO_ROOT / "kernel_module", out, image=image,
+                       extra=["OVS_TEST_KNOBS=1"])
     TIMINGS["host kbuild of kernel_module/"] = f"{time.monotonic() - t0:.1f} s"
     for g in guests:
         g.install_modules(kos)
