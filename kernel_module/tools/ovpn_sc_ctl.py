@@ -424,7 +424,15 @@ def main(argv: list[str] | None = None) -> int:
                          u8(sub("del_key", "KEY_SLOT"), a.slot)))
     elif a.command == "get-peer":
         if a.id is None:
-            out = c.cmd("GET_PEER", ifindex(a.dev), dump=True)
+            out = []
+            for m in c.cmd("GET_PEER", ifindex(a.dev), dump=True):
+                # a peer whose iroutes did not fit one message continues in the next
+                prev = out[-1].get("get_peer", {}) if out else {}
+                cur = m.get("get_peer", {})
+                if prev and prev.get("peer_id") == cur.get("peer_id"):
+                    prev.setdefault("IROUTES", []).extend(cur.get("IROUTES", []))
+                else:
+                    out.append(m)
         else:
             out = c.cmd("GET_PEER", ifindex(a.dev),
                         nest(top("GET_PEER"), u32(sub("get_peer", "PEER_ID"), a.id)))
