@@ -283,12 +283,10 @@ void ovs_encrypt_done(struct ovs_cctx *ctx, int err)
 		ovs_stats_drop(peer->ovs, peer, ovs_crypto_err_reason(err));
 		kfree_skb(skb);
 	} else {
-		unsigned int len = skb->len - ctx->payload_off;
-
-		ovs_stats_peer_add(peer, OVS_CTR_VPN_TX_BYTES, len);
-		/* the link's own counters (ip -s link), inner bytes as on RX */
-		if (!ovs_udp_send(peer, skb))
-			dev_sw_netstats_tx_add(peer->ovs->dev, 1, len);
+		ovs_stats_peer_add(peer, OVS_CTR_VPN_TX_BYTES,
+				   skb->len - ctx->payload_off);
+		/* the link's TX counters (ip -s link): iptunnel_xmit_stats() */
+		ovs_udp_send(peer, skb);
 	}
 
 	ovs_cctx_free(ctx);

@@ -442,10 +442,8 @@ static int ovs_udp6_send(struct ovs_peer *peer, struct ovs_bind *bind,
 }
 #endif
 
-/* send an encrypted packet (skb->data at the OpenVPN header) to @peer;
- * consumes @skb; 0 when it left, else the error (dropped and counted)
- */
-int ovs_udp_send(struct ovs_peer *peer, struct sk_buff *skb)
+/* send an encrypted packet (skb->data at the OpenVPN header) to @peer */
+void ovs_udp_send(struct ovs_peer *peer, struct sk_buff *skb)
 {
 	struct sock *sk = peer->sock->sk;
 	unsigned int len = skb->len;
@@ -472,10 +470,9 @@ int ovs_udp_send(struct ovs_peer *peer, struct sk_buff *skb)
 		ovs_stats_drop(peer->ovs, peer, ret == -ELOOP ?
 			       OVPN_SC_DROP_REASON_LOOP : OVPN_SC_DROP_REASON_XMIT);
 		kfree_skb(skb);
-		return ret;
+		return;
 	}
 
 	ovs_stats_peer_add(peer, OVS_CTR_LINK_TX_BYTES, len);
 	WRITE_ONCE(peer->last_sent, jiffies);
-	return 0;
 }

@@ -48,6 +48,6 @@ void ovs_sock_unlisten(struct ovs_dev *ovs);
 void ovs_sock_put(struct ovs_sock *s);
 bool ovs_sock_unlisten_net(struct ovs_dev *ovs, struct net *net);
 
-int ovs_udp_send(struct ovs_peer *peer, struct sk_buff *skb);
+void ovs_udp_send(struct ovs_peer *peer, struct sk_buff *skb);
 
 #endif /* _OVPN_SC_UDP_H_ */
