@@ -451,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
                          u8(sub("iroute", "PREFIX_LEN"), net.prefixlen)))
     elif a.command == "monitor":
         c.nl.sock.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, c.groups["peers"])
+        print("listening", file=sys.stderr, flush=True)  # for tests: subscribed from here on
         if a.timeout:
             c.nl.sock.settimeout(a.timeout)
         cmds = {v: k for k, v in E["ovpn_sc_cmds"].items()}

@@ -470,7 +470,8 @@ def socket_fault(how: str) -> dict:
     ready = holder.stdout.readline().strip()
     monitor = subprocess.Popen(
         f"exec ip netns exec hs {CTL} monitor --timeout 15 --count 1", shell=True,
-        stdout=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    monitor.stderr.readline()  # "listening": subscribed
     ping = subprocess.Popen("exec ip netns exec hc ping -i 0.05 -W 1 192.168.78.1 > "
                             f"{WORK}/fault-{how}-ping.txt", shell=True)
     time.sleep(2)
