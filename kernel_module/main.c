@@ -8,6 +8,7 @@
 
 #include <linux/capability.h>
 #include <linux/if_arp.h>
+#include <linux/inetdevice.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/module.h>
@@ -72,7 +73,7 @@ static int ovs_ndo_init(struct net_device *dev)
 	if (ret)
 		goto err_stats;
 
-	queue_delayed_work(ovs_wq, &ovs->keepalive_work, HZ);
+	/* keepalive work: armed by the first peer given a keepalive */
 	return 0;
 
 err_stats:
@@ -113,8 +114,12 @@ static void ovs_dev_free(struct net_device *dev)
 
 static int ovs_ndo_open(struct net_device *dev)
 {
+	struct ovs_dev *ovs = netdev_priv(dev);
+
 	netif_tx_start_all_queues(dev);
-	netif_carrier_on(dev);
+	/* P2P: the carrier follows the peer (peer.c) */
+	if (ovs->mode == OVPN_SC_MODE_MP || rcu_access_pointer(ovs->p2p_peer))
+		netif_carrier_on(dev);
 	return 0;
 }
 
@@ -233,12 +238,31 @@ static int ovs_newlink(struct net *src_net, struct net_device *dev,
 	if (data && data[IFLA_OVPN_SC_LISTEN_PORT])
 		port = nla_get_u16(data[IFLA_OVPN_SC_LISTEN_PORT]);
 
+	if (ovs->mode == OVPN_SC_MODE_P2P)
+		netif_carrier_off(dev);
+
 	ret = register_netdevice(dev);
 	if (ret) {
 		NL_SET_ERR_MSG_MOD(extack, "cannot register the device");
 		return ret;
 	}
 	list_add(&ovs->node, &ovs_devs);
+
+	if (ovs->mode == OVPN_SC_MODE_MP) {
+		struct in_device *in_dev = __in_dev_get_rtnl(dev);
+
+		/*
+		 * Clients of an MP device talk to each other through it: the
+		 * packet leaves by the device it came in on, and IPv4 would
+		 * send the sender an ICMP redirect to a neighbour it cannot
+		 * reach.  The effective value ORs in "all", so clear that too
+		 * (as upstream ovpn does).
+		 */
+		if (in_dev) {
+			IN_DEV_CONF_SET(in_dev, SEND_REDIRECTS, false);
+			IPV4_DEVCONF_ALL(dev_net(dev), SEND_REDIRECTS) = false;
+		}
+	}
 
 	if (port) {
 		ret = ovs_sock_listen(ovs, port, AF_INET6, extack);

@@ -305,8 +305,11 @@ int ovs_peer_add(struct ovs_dev *ovs, struct ovs_peer *peer,
 	if (!ipv6_addr_any(&peer->vip6))
 		hash_add_rcu(ovs->by_vip6, &peer->hn_vip6,
 			     ovs_hash_v6(&peer->vip6));
-	if (ovs->mode == OVPN_SC_MODE_P2P)
+	if (ovs->mode == OVPN_SC_MODE_P2P) {
 		rcu_assign_pointer(ovs->p2p_peer, peer);
+		/* a P2P link is up while it has its peer */
+		netif_carrier_on(ovs->dev);
+	}
 	peer->hashed = true;
 	ovs->npeers++;
 unlock:
@@ -336,8 +339,10 @@ static bool ovs_peer_unhash(struct ovs_peer *peer, u8 reason)
 		hash_del_rcu(&peer->hn_vip4);
 	if (!hlist_unhashed(&peer->hn_vip6))
 		hash_del_rcu(&peer->hn_vip6);
-	if (rcu_access_pointer(ovs->p2p_peer) == peer)
+	if (rcu_access_pointer(ovs->p2p_peer) == peer) {
 		RCU_INIT_POINTER(ovs->p2p_peer, NULL);
+		netif_carrier_off(ovs->dev);
+	}
 
 	list_for_each_entry_safe(ir, tmp, &peer->iroutes, peer_node)
 		ovs_lpm_unlink(ovs, ir);
@@ -766,16 +771,23 @@ void ovs_peer_keepalive_set(struct ovs_peer *peer, u32 interval, u32 timeout)
 	WRITE_ONCE(peer->keepalive_timeout, timeout);
 	/* start counting from now */
 	WRITE_ONCE(peer->last_recv, jiffies);
+	/* the work sleeps until the next deadline: compute it again */
+	if (interval || timeout)
+		ovs_keepalive_schedule(peer->ovs, 0);
 }
 
-/* once a second: ping idle peers, expire silent ones */
+/*
+ * Ping idle peers, expire silent ones; runs at the next deadline of any
+ * peer (not at all while no peer has a keepalive).
+ */
 void ovs_keepalive_work(struct work_struct *work)
 {
 	struct ovs_dev *ovs = container_of(to_delayed_work(work),
 					   struct ovs_dev, keepalive_work);
-	unsigned long now = jiffies;
+	unsigned long now = jiffies, next = now + MAX_JIFFY_OFFSET, t;
 	struct ovs_peer *peer;
 	u32 interval, timeout;
+	bool any = false;
 	int bkt;
 
 	rcu_read_lock();
@@ -787,20 +799,39 @@ void ovs_keepalive_work(struct work_struct *work)
 		if (!ovs_peer_hold(peer))
 			continue;
 
-		if (timeout &&
-		    time_after(now, READ_ONCE(peer->last_recv) +
-				    (unsigned long)timeout * HZ)) {
+		t = READ_ONCE(peer->last_recv) + (unsigned long)timeout * HZ;
+		if (timeout && time_after(now, t)) {
 			netdev_dbg(ovs->dev, "peer %u expired\n", peer->id);
 			ovs_peer_del(peer, OVPN_SC_DEL_PEER_REASON_EXPIRED);
-		} else if (interval &&
-			   time_after_eq(now, READ_ONCE(peer->last_sent) +
-					      (unsigned long)interval * HZ)) {
-			ovs_xmit_special(peer, ovs_keepalive_magic,
-					 OVS_KEEPALIVE_SIZE);
+			ovs_peer_put(peer);
+			continue;
 		}
+		if (timeout && time_before(t, next))
+			next = t;
+		if (interval) {
+			t = READ_ONCE(peer->last_sent) + (unsigned long)interval * HZ;
+			if (time_after_eq(now, t)) {
+				ovs_xmit_special(peer, ovs_keepalive_magic,
+						 OVS_KEEPALIVE_SIZE);
+				t = now + (unsigned long)interval * HZ;
+			}
+			if (time_before(t, next))
+				next = t;
+		}
+		any = true;
 		ovs_peer_put(peer);
 	}
 	rcu_read_unlock();
 
-	queue_delayed_work(ovs_wq, &ovs->keepalive_work, HZ);
+	if (any)
+		ovs_keepalive_schedule(ovs, time_after(next, now) ? next - now : 1);
+}
+
+/* (re)arm the keepalive work in @delay jiffies, unless the device is going */
+void ovs_keepalive_schedule(struct ovs_dev *ovs, unsigned long delay)
+{
+	spin_lock_bh(&ovs->lock);
+	if (!ovs->dead)
+		mod_delayed_work(ovs_wq, &ovs->keepalive_work, delay);
+	spin_unlock_bh(&ovs->lock);
 }

@@ -135,6 +135,7 @@ void ovs_skb_addrs(struct sk_buff *skb, union ovs_sockaddr *src,
 bool ovs_sa_equal(const union ovs_sockaddr *a, const struct ovs_bind *b);
 
 void ovs_keepalive_work(struct work_struct *work);
+void ovs_keepalive_schedule(struct ovs_dev *ovs, unsigned long delay);
 void ovs_peer_keepalive_set(struct ovs_peer *peer, u32 interval, u32 timeout);
 
 #endif /* _OVPN_SC_PEER_H_ */

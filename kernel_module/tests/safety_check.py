@@ -15,7 +15,9 @@ PASS:/FAIL: and was written so that it fails on the module before issue 13:
 - a static-mode device moved to another netns, the first netns deleted:
   its socket and peers go (reason transport-disconnect), the port is free;
 - cipher none is refused by default; with allow_cipher_none=1 a forged
-  packet-id 0xffffffff from another address neither blocks nor floats.
+  packet-id 0xffffffff from another address neither blocks nor floats;
+- the keepalive work does not run without keepalive peers (ftrace), runs
+  once one is set, expires a silent peer; a P2P carrier follows its peer.
 
 Usage: safety_check.py TOOLS_DIR  (or --userns-probe / --hold internally)
 """
@@ -374,6 +376,46 @@ def check_cipher_none() -> None:
     sh("modprobe ovpn_shortcut")
 
 
+def ftrace_hits(func: str, seconds: float) -> int | None:
+    """Calls of a module function within `seconds` (function tracer), None if no ftrace."""
+    t = "/sys/kernel/tracing"
+    if not os.path.exists(f"{t}/set_ftrace_filter"):
+        return None
+    try:
+        sh(f"echo {func} > {t}/set_ftrace_filter && echo function > {t}/current_tracer "
+           f"&& echo > {t}/trace")
+        time.sleep(seconds)
+        return sum(func in ln for ln in open(f"{t}/trace"))
+    finally:
+        sh(f"echo nop > {t}/current_tracer; echo > {t}/set_ftrace_filter", check=False)
+
+
+def check_keepalive_and_carrier() -> None:
+    sh("ip netns add ovsa")
+    ns("ovsa", f"{CTL} link-add tka --mode mp --listen-port 1406")
+    ns("ovsa", f"{CTL} link-add tkp --listen-port 1407")
+    ns("ovsa", "ip link set tka up")
+    ns("ovsa", "ip link set tkp up")
+    idle = ftrace_hits("ovs_keepalive_work", 4)
+    check(f"keepalive work idle without keepalive peers ({idle} runs in 4 s)",
+          idle is None or idle == 0, idle)
+    link = ns("ovsa", "ip -j link show tkp")
+    check("P2P without its peer: NO-CARRIER", "NO-CARRIER" in link, link)
+    ns("ovsa", f"{CTL} new-peer tkp --id 1 --remote 10.0.9.1:1407")
+    link = ns("ovsa", "ip -j link show tkp")
+    check("P2P with its peer: carrier (LOWER_UP)", "LOWER_UP" in link, link)
+    mon = monitor("ovsa", 20)
+    ns("ovsa", f"{CTL} set-peer tkp --id 1 --interval 1 --timeout 3")
+    busy = ftrace_hits("ovs_keepalive_work", 2.5)
+    reasons = del_reasons(mon)
+    link = ns("ovsa", "ip -j link show tkp")
+    check(f"keepalive armed by SET_PEER ({busy} runs in 2.5 s), silent peer expired "
+          f"(DEL_PEER reasons {reasons}), carrier off again",
+          (busy is None or busy >= 1) and reasons == [2] and "NO-CARRIER" in link,
+          link)
+    sh("ip netns del ovsa")
+
+
 def main() -> int:
     if "--userns-probe" in sys.argv:
         userns_probe()
@@ -385,7 +427,8 @@ def main() -> int:
     sh("rmmod ovpn_shortcut 2>/dev/null", check=False)
     sh("modprobe ovpn_shortcut")
     checks = (check_privilege, check_tx_counters, check_big_get_peer,
-              check_socket_owner_close, check_netns_move, check_cipher_none)
+              check_socket_owner_close, check_netns_move, check_cipher_none,
+              check_keepalive_and_carrier)
     only = os.environ.get("OVS_SAFETY_ONLY", "").split()  # e.g. "netns_move cipher_none"
     for fn in checks:
         if only and fn.__name__.removeprefix("check_") not in only:

@@ -3,7 +3,7 @@
 """Concurrency stress: netlink readers racing teardown, in a disposable guest.
 
 For --seconds, in parallel:
-- dump: GET_PEER dumps of the server device (20 peers, 50 iroutes each) and
+- dump: GET_PEER dumps of the server device (10 peers, 20 iroutes each) and
   of a device that is being moved between network namespaces;
 - doit: GET_PEER of single peers of those devices;
 - churn: new peer + 5 iroutes + key + swap + delete, over and over;
@@ -36,7 +36,7 @@ HERE = os.path.abspath(__file__)
 K1 = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 K2 = "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
 N1, N2 = "a1a2a3a4a5a6a7a8", "b1b2b3b4b5b6b7b8"
-NPEERS, NIROUTES = 20, 50
+NPEERS, NIROUTES = 10, 20
 NETNS = ("ovss", "ovst", "ovsq", "ovsr")
 
 
@@ -164,7 +164,7 @@ def teardown_round(r: int, tools: str, c: Counter) -> None:
     sh("ip netns add ovsq", check=False)
     batch("ovsq", tools, ["link-add sq --mode mp --listen-port 1501"]
           + [f"new-peer sq --id {p} --remote 10.0.22.{p}:1501" for p in range(1, 6)]
-          + [f"new-iroute sq --id 1 --prefix 10.30.{i}.0/24" for i in range(100)]
+          + [f"new-iroute sq --id 1 --prefix 10.30.{i}.0/24" for i in range(30)]
           + [key_args("sq", 1, 0, 0, False)])
     c.hit("netns_move", sh("ip -n ovsq link set sq netns ovss", check=False).returncode == 0)
     time.sleep(0.5)
