@@ -6,6 +6,9 @@ For --seconds, in parallel:
 - dump: GET_PEER dumps of the server device (10 peers, 20 iroutes each) and
   of a device that is being moved between network namespaces;
 - doit: GET_PEER of single peers of those devices;
+- leak: GET_PEER of peers without iroutes of a device with 400 peers, which
+  the teardown deletes: a reply with an iroute is another object's memory
+  (the list reuse of issue 13's finding 1);
 - churn: new peer + 5 iroutes + key + swap + delete, over and over;
 - swap: key install + swap on the peers of the server device under traffic;
 - traffic: a client pings the server through the tunnel all along;
@@ -37,6 +40,7 @@ K1 = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 K2 = "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
 N1, N2 = "a1a2a3a4a5a6a7a8", "b1b2b3b4b5b6b7b8"
 NPEERS, NIROUTES = 10, 20
+NBULK = 400  # peers without iroutes on device sb (the teardown race of finding 1)
 NETNS = ("ovss", "ovst", "ovsq", "ovsr")
 
 
@@ -76,6 +80,13 @@ def server(tools: str) -> None:
     sh("ip -n ovss addr add 10.88.0.1/24 dev ss; ip -n ovss link set ss up", check=False)
 
 
+def bulk(tools: str) -> None:
+    """MP device sb in ovss: NBULK peers, none with an iroute."""
+    batch("ovss", tools, ["link-add sb --mode mp --listen-port 1503"]
+          + [f"new-peer sb --id {p} --remote 10.0.24.{p % 250}:{2000 + p}"
+             for p in range(1, NBULK + 1)])
+
+
 def topology(tools: str) -> None:
     for n in NETNS:
         sh(f"ip netns del {n}", check=False)
@@ -89,6 +100,7 @@ def topology(tools: str) -> None:
                           "new-peer sc --id 1 --remote 10.0.20.1:1500",
                           key_args("sc", 1, 0, 0, True)])
     sh("ip -n ovst addr add 10.88.0.2/24 dev sc; ip -n ovst link set sc up")
+    bulk(tools)
 
 
 # ---------------------------------------------------------------- workers
@@ -130,6 +142,18 @@ def worker(kind: str, tools: str, until: float) -> None:
                                                              rnd.randint(1, NPEERS)))
                 client.cmd("GET_PEER", ctl.ifindex(dev), attr)
                 c.hit("get_peer_doit", True)
+            elif kind == "leak":
+                # GET_PEER of peers that have no iroute, racing the deletion of
+                # their device: an iroute in a reply is memory of another object
+                attr = ctl.nest(ctl.top("GET_PEER"), ctl.u32(ctl.sub("get_peer", "PEER_ID"),
+                                                             rnd.randint(NBULK // 2, NBULK)))
+                try:
+                    rep = client.cmd("GET_PEER", ctl.ifindex("sb"), attr)
+                    c.hit("get_peer_doit_sb", True)
+                    if rep and rep[0].get("get_peer", {}).get("IROUTES"):
+                        c.hit("iroute_leak", True)
+                except (ctl.NlError, OSError):
+                    c.hit("get_peer_doit_sb", False)
             elif kind == "churn":
                 pid = 1000 + i % 50
                 with contextlib.redirect_stdout(io.StringIO()):
@@ -171,6 +195,9 @@ def teardown_round(r: int, tools: str, c: Counter) -> None:
     c.hit("netns_del_after_move", sh("ip netns del ovsq", check=False).returncode == 0)
     time.sleep(0.5)
     c.hit("ip_link_del_moved", sh("ip -n ovss link del sq", check=False).returncode == 0)
+    # the device with many peers deleted under GET_PEER doits, then rebuilt
+    c.hit("ip_link_del_bulk", sh("ip -n ovss link del sb", check=False).returncode == 0)
+    bulk(tools)
     # a netns deleted with a device and its peers inside
     sh("ip netns add ovsr", check=False)
     batch("ovsr", tools, ["link-add sr --mode mp --listen-port 1502"]
@@ -204,7 +231,7 @@ def main() -> int:
     procs = {k: subprocess.Popen(["ip", "netns", "exec", "ovss", "python3", HERE, tools,
                                   "--worker", k, "--until", str(until)],
                                  stdout=subprocess.PIPE, text=True)
-             for k in ("dump", "doit", "churn", "swap")}
+             for k in ("dump", "doit", "leak", "churn", "swap")}
     c = Counter()
     ping = None
     r = 0
@@ -236,9 +263,11 @@ def main() -> int:
     counts["hung_workers"] = hung
     counts["unloaded"] = rm.returncode == 0
     print("STRESS " + json.dumps(counts), flush=True)
-    ok = not hung and rm.returncode == 0
+    leaks = counts.get("leak", {}).get("iroute_leak", 0)
+    ok = not hung and rm.returncode == 0 and not leaks
     print(("PASS: " if ok else "FAIL: ") + f"stress {counts['seconds']} s, {r} teardown rounds, "
-          f"no hung worker, module unloads", flush=True)
+          f"no hung worker, module unloads, {leaks} iroutes in replies of peers "
+          "without any", flush=True)
     return 0 if ok else 1
 
 

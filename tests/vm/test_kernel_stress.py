@@ -37,6 +37,6 @@ def test_concurrency_stress(g1, ovpn_module):
     assert proc.returncode == 0 and "FAIL" not in out, out[-4000:]
     assert not figures["hung_workers"] and figures["unloaded"], figures
     assert figures["teardown_rounds"] >= 1, figures
-    for kind in ("dump", "doit", "churn", "swap"):
+    for kind in ("dump", "doit", "leak", "churn", "swap"):
         assert any(not k.endswith("_refused") and v > 0 for k, v in figures[kind].items()), \
             f"no {kind} operation went through: {figures[kind]}"
