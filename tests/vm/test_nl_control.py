@@ -160,7 +160,7 @@ def test_peers_with_passed_socket_fd(nlg, pyenv):
         s4 = udp()
         out["second_socket"] = err(ovs.new_peer, "nlpeers", 9, nl.Endpoint("{PEER_V4}", 1),
                                    socket_fd=s4.fileno())
-        s4.close(); s6.close()  # the kernel keeps its references
+        s4.close()
         ovs.set_peer("nlpeers", 1, 10, 60)
         out["one"] = ovs.get_peer("nlpeers", 1)
         out["three"] = ovs.get_peer("nlpeers", 3)
@@ -173,6 +173,9 @@ def test_peers_with_passed_socket_fd(nlg, pyenv):
         out["del_deleted"] = err(ovs.del_peer, "nlpeers", 2)
         ovs.set_peer("nlpeers", 1, 0, 0)
         out["ka_off"] = ovs.get_peer("nlpeers", 1)
+        # no file reference in the kernel: the last close detaches every peer on it
+        s6.close()
+        out["after_close"] = [p.peer_id for p in ovs.dump_peers("nlpeers")]
         fresh("nlp2p", nl.Mode.P2P)
         s = udp()
         ovs.new_peer("nlp2p", 7, nl.Endpoint("{PEER_V4}", 1194), socket_fd=s.fileno(),
@@ -197,6 +200,7 @@ def test_peers_with_passed_socket_fd(nlg, pyenv):
     assert_refused(out["get_deleted"], "ENOENT", "get-peer of a deleted peer")
     assert_refused(out["del_deleted"], "ENOENT", "del-peer of a deleted peer")
     assert (out["ka_off"]["keepalive_interval"], out["ka_off"]["keepalive_timeout"]) == (0, 0)
+    assert out["after_close"] == [], "closing the socket's last fd left peers behind"
     assert [p["peer_id"] for p in out["p2p"]] == [7]
     assert_refused(out["p2p_second"], "EEXIST", "second peer on a P2P device")
 
