@@ -21,17 +21,34 @@
 #include "main.h"
 #include "peer.h"
 
-/* test knobs: exercise the asynchronous AEAD path and packet-id exhaustion */
+/*
+ * Test knobs (asynchronous AEAD path, packet-id exhaustion): only in a
+ * build made with OVS_TEST_KNOBS=1 (the lab's test builds), never in a
+ * production (DKMS) build.
+ */
+#ifdef OVS_TEST_KNOBS
 static bool debug_async_aead;
 module_param(debug_async_aead, bool, 0644);
 MODULE_PARM_DESC(debug_async_aead,
-		 "test only: submit every AEAD request from a work item and "
-		 "complete it there, as an asynchronous transform would");
+		 "test only: run every AEAD request later from a work item");
 
 static ulong debug_tx_pktid_start;
 module_param(debug_tx_pktid_start, ulong, 0644);
 MODULE_PARM_DESC(debug_tx_pktid_start,
 		 "test only: last TX packet-id of a new key (0 = start at 1)");
+#else
+static const bool debug_async_aead;
+static const ulong debug_tx_pktid_start;
+#endif
+
+/*
+ * Cipher none authenticates nothing: kept for tests and benchmarks only,
+ * refused unless the module is loaded with allow_cipher_none=1.
+ */
+static bool allow_cipher_none;
+module_param(allow_cipher_none, bool, 0444);
+MODULE_PARM_DESC(allow_cipher_none,
+		 "accept cipher none keys (no encryption nor authentication; tests only)");
 
 /* ------------------------------------------------------------------ keys */
 
@@ -119,7 +136,11 @@ static int ovs_key_check_len(u16 alg, const struct ovs_key_dir *dir,
 		NL_SET_ERR_MSG_MOD(extack, "ChaCha20-Poly1305 key must be 32 bytes");
 		return -EINVAL;
 	case OVPN_SC_CIPHER_ALG_NONE:
-		return 0;
+		if (allow_cipher_none)
+			return 0;
+		NL_SET_ERR_MSG_MOD(extack,
+				   "cipher none is disabled (module parameter allow_cipher_none)");
+		return -EOPNOTSUPP;
 	}
 
 	NL_SET_ERR_MSG_MOD(extack, "unknown cipher algorithm");
@@ -195,64 +216,113 @@ err:
 
 void ovs_crypto_state_init(struct ovs_crypto_state *cs)
 {
-	RCU_INIT_POINTER(cs->slots[0], NULL);
-	RCU_INIT_POINTER(cs->slots[1], NULL);
+	RCU_INIT_POINTER(cs->slots, NULL);
 	spin_lock_init(&cs->lock);
 }
 
+static void ovs_key_slots_put_keys(struct ovs_key_slots *ks)
+{
+	int i;
+
+	for (i = 0; i < OVS_NSLOTS; i++)
+		ovs_key_put(ks->key[i]);
+}
+
+static void ovs_key_slots_free_rcu(struct rcu_head *rcu)
+{
+	struct ovs_key_slots *ks = container_of(rcu, struct ovs_key_slots, rcu);
+
+	ovs_key_slots_put_keys(ks);
+	kfree(ks);
+}
+
+/* the peer is gone (after a grace period): no reader is left */
 void ovs_crypto_state_release(struct ovs_crypto_state *cs)
 {
-	ovs_crypto_del(cs, OVPN_SC_KEY_SLOT_PRIMARY);
-	ovs_crypto_del(cs, OVPN_SC_KEY_SLOT_SECONDARY);
+	struct ovs_key_slots *ks = rcu_dereference_protected(cs->slots, true);
+
+	RCU_INIT_POINTER(cs->slots, NULL);
+	if (ks) {
+		ovs_key_slots_put_keys(ks);
+		kfree(ks);
+	}
 }
 
-/* install @key (reference passed in) into @slot, dropping the old one */
-void ovs_crypto_install(struct ovs_crypto_state *cs, unsigned int slot,
-			struct ovs_key *key)
+/*
+ * Publish a new pair in one pointer store: @key (reference passed in,
+ * NULL deletes) in @slot, or both slots exchanged when @swap.  Returns
+ * -ENOENT when deleting an empty slot.
+ */
+static int ovs_crypto_update(struct ovs_crypto_state *cs, unsigned int slot,
+			     struct ovs_key *key, bool swap)
 {
-	struct ovs_key *old;
+	struct ovs_key_slots *old, *new;
+	int i, ret = 0;
+
+	new = kzalloc(sizeof(*new), GFP_KERNEL);
+	if (!new)
+		return -ENOMEM;
 
 	spin_lock_bh(&cs->lock);
-	old = rcu_replace_pointer(cs->slots[slot], key,
-				  lockdep_is_held(&cs->lock));
+	old = rcu_dereference_protected(cs->slots, lockdep_is_held(&cs->lock));
+	for (i = 0; i < OVS_NSLOTS && old; i++) {
+		new->key[i] = old->key[swap ? OVS_NSLOTS - 1 - i : i];
+		/* the old pair keeps its own reference until it is freed */
+		if (new->key[i] && (swap || i != slot))
+			kref_get(&new->key[i]->refcount);
+	}
+	if (!swap) {
+		if (!key && !new->key[slot])
+			ret = -ENOENT;
+		new->key[slot] = key;
+	}
+	if (!ret)
+		rcu_assign_pointer(cs->slots, new);
 	spin_unlock_bh(&cs->lock);
 
-	ovs_key_put(old);
+	if (ret) {
+		ovs_key_slots_put_keys(new);
+		kfree(new);
+		return ret;
+	}
+	if (old)
+		call_rcu(&old->rcu, ovs_key_slots_free_rcu);
+	return 0;
 }
 
-void ovs_crypto_swap(struct ovs_crypto_state *cs)
+/* install @key (reference passed in, put on error) into @slot */
+int ovs_crypto_install(struct ovs_crypto_state *cs, unsigned int slot,
+		       struct ovs_key *key)
 {
-	struct ovs_key *p, *s;
+	int ret = ovs_crypto_update(cs, slot, key, false);
 
-	spin_lock_bh(&cs->lock);
-	p = rcu_dereference_protected(cs->slots[0], lockdep_is_held(&cs->lock));
-	s = rcu_dereference_protected(cs->slots[1], lockdep_is_held(&cs->lock));
-	rcu_assign_pointer(cs->slots[0], s);
-	rcu_assign_pointer(cs->slots[1], p);
-	spin_unlock_bh(&cs->lock);
+	if (ret)
+		ovs_key_put(key);
+	return ret;
+}
+
+/* primary <-> secondary, as one atomic exchange for the packet path */
+int ovs_crypto_swap(struct ovs_crypto_state *cs)
+{
+	return ovs_crypto_update(cs, 0, NULL, true);
 }
 
 int ovs_crypto_del(struct ovs_crypto_state *cs, unsigned int slot)
 {
-	struct ovs_key *old;
-
-	spin_lock_bh(&cs->lock);
-	old = rcu_replace_pointer(cs->slots[slot], NULL,
-				  lockdep_is_held(&cs->lock));
-	spin_unlock_bh(&cs->lock);
-
-	if (!old)
-		return -ENOENT;
-	ovs_key_put(old);
-	return 0;
+	return ovs_crypto_update(cs, slot, NULL, false);
 }
 
-struct ovs_key *ovs_crypto_tx_key(struct ovs_crypto_state *cs)
+/* the key in @slot with a reference, or NULL */
+static struct ovs_key *ovs_crypto_get(struct ovs_crypto_state *cs,
+				      unsigned int slot)
 {
-	struct ovs_key *key;
+	struct ovs_key_slots *ks;
+	struct ovs_key *key = NULL;
 
 	rcu_read_lock();
-	key = rcu_dereference(cs->slots[OVPN_SC_KEY_SLOT_PRIMARY]);
+	ks = rcu_dereference(cs->slots);
+	if (ks)
+		key = ks->key[slot];
 	if (key && !kref_get_unless_zero(&key->refcount))
 		key = NULL;
 	rcu_read_unlock();
@@ -260,14 +330,21 @@ struct ovs_key *ovs_crypto_tx_key(struct ovs_crypto_state *cs)
 	return key;
 }
 
+struct ovs_key *ovs_crypto_tx_key(struct ovs_crypto_state *cs)
+{
+	return ovs_crypto_get(cs, OVPN_SC_KEY_SLOT_PRIMARY);
+}
+
 struct ovs_key *ovs_crypto_rx_key(struct ovs_crypto_state *cs, u8 key_id)
 {
+	struct ovs_key_slots *ks;
 	struct ovs_key *key = NULL;
 	int i;
 
 	rcu_read_lock();
-	for (i = 0; i < OVS_NSLOTS; i++) {
-		key = rcu_dereference(cs->slots[i]);
+	ks = rcu_dereference(cs->slots);
+	for (i = 0; ks && i < OVS_NSLOTS; i++) {
+		key = ks->key[i];
 		if (key && key->key_id == key_id &&
 		    kref_get_unless_zero(&key->refcount))
 			break;
@@ -281,15 +358,13 @@ struct ovs_key *ovs_crypto_rx_key(struct ovs_crypto_state *cs, u8 key_id)
 /* key-id in @slot, or -1 when empty */
 int ovs_crypto_slot_key_id(struct ovs_crypto_state *cs, unsigned int slot)
 {
-	struct ovs_key *key;
+	struct ovs_key *key = ovs_crypto_get(cs, slot);
 	int id = -1;
 
-	rcu_read_lock();
-	key = rcu_dereference(cs->slots[slot]);
-	if (key)
+	if (key) {
 		id = key->key_id;
-	rcu_read_unlock();
-
+		ovs_key_put(key);
+	}
 	return id;
 }
 

@@ -63,8 +63,18 @@ struct ovs_key {
 	struct rcu_work free_work;
 };
 
+/*
+ * Both slots, published together: a reader loads one pointer and sees
+ * the pair before or after a change, never half of a swap.  Immutable
+ * once published; holds a reference on each key.
+ */
+struct ovs_key_slots {
+	struct ovs_key *key[OVS_NSLOTS];
+	struct rcu_head rcu;
+};
+
 struct ovs_crypto_state {
-	struct ovs_key __rcu *slots[OVS_NSLOTS];
+	struct ovs_key_slots __rcu *slots;
 	spinlock_t lock;	/* writers of @slots */
 };
 
@@ -102,9 +112,6 @@ struct ovs_cctx {
 	struct scatterlist sg[];
 };
 
-int ovs_crypto_init(void);
-void ovs_crypto_exit(void);
-
 struct ovs_key *ovs_key_new(u16 alg, u8 key_id, const struct ovs_key_dir *enc,
 			    const struct ovs_key_dir *dec,
 			    struct netlink_ext_ack *extack);
@@ -112,9 +119,9 @@ void ovs_key_put(struct ovs_key *key);
 
 void ovs_crypto_state_init(struct ovs_crypto_state *cs);
 void ovs_crypto_state_release(struct ovs_crypto_state *cs);
-void ovs_crypto_install(struct ovs_crypto_state *cs, unsigned int slot,
-			struct ovs_key *key);
-void ovs_crypto_swap(struct ovs_crypto_state *cs);
+int ovs_crypto_install(struct ovs_crypto_state *cs, unsigned int slot,
+		       struct ovs_key *key);
+int ovs_crypto_swap(struct ovs_crypto_state *cs);
 int ovs_crypto_del(struct ovs_crypto_state *cs, unsigned int slot);
 struct ovs_key *ovs_crypto_tx_key(struct ovs_crypto_state *cs);
 struct ovs_key *ovs_crypto_rx_key(struct ovs_crypto_state *cs, u8 key_id);

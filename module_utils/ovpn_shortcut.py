@@ -1113,11 +1113,17 @@ class OvpnShortcut:
 
     @staticmethod
     def _peers(replies: list[Any]) -> list[Peer]:
-        out = []
+        out: list[Peer] = []
         for r in replies:
             n = r.get_attr("OVPN_SC_ATTR_GET_PEER")
-            if n is not None:
-                out.append(parse_peer(n, r.get_attr("OVPN_SC_ATTR_IFINDEX")))
+            if n is None:
+                continue
+            p = parse_peer(n, r.get_attr("OVPN_SC_ATTR_IFINDEX"))
+            if out and out[-1].peer_id == p.peer_id:
+                # a peer whose iroutes did not fit one message continues in the next
+                out[-1].iroutes.extend(p.iroutes)
+            else:
+                out.append(p)
         return out
 
     # -- keys
