@@ -12,6 +12,10 @@
 
 #include <linux/slab.h>
 #include <linux/module.h>
+#include <linux/once.h>
+#include <linux/random.h>
+#include <linux/siphash.h>
+#include <crypto/algapi.h>
 #include <crypto/aead.h>
 #include <uapi/linux/ovpn_shortcut.h>
 
@@ -101,6 +105,36 @@ err:
 	return ERR_PTR(ret);
 }
 
+/*
+ * Key fingerprints: two SipHash-2-4 values under keys drawn once per boot,
+ * over the cipher algorithm, the cipher key and the nonce tail of one
+ * direction.  They recognise material a peer already held without keeping
+ * it; a false match would only refuse a fresh key (2^-128).
+ */
+static siphash_key_t ovs_fp_keys[2];
+
+static void ovs_key_fingerprint(u16 alg, const struct ovs_key_dir *dir,
+				u8 fp[OVS_KEY_FP_SIZE])
+{
+	u8 buf[sizeof(alg) + 32 + OVS_NONCE_TAIL_SIZE];
+	size_t len = sizeof(alg) + dir->cipher_key_len + OVS_NONCE_TAIL_SIZE;
+	u64 h[2];
+
+	/* ovs_key_check_len() allows at most 32 bytes for an AEAD key */
+	if (WARN_ON_ONCE(dir->cipher_key_len > 32))
+		len = sizeof(buf);
+	get_random_once(ovs_fp_keys, sizeof(ovs_fp_keys));
+	memcpy(buf, &alg, sizeof(alg));
+	memcpy(buf + sizeof(alg), dir->cipher_key,
+	       min_t(size_t, dir->cipher_key_len, 32));
+	memcpy(buf + len - OVS_NONCE_TAIL_SIZE, dir->nonce_tail,
+	       OVS_NONCE_TAIL_SIZE);
+	h[0] = siphash(buf, len, &ovs_fp_keys[0]);
+	h[1] = siphash(buf, len, &ovs_fp_keys[1]);
+	memcpy(fp, h, OVS_KEY_FP_SIZE);
+	memzero_explicit(buf, sizeof(buf));
+}
+
 static int ovs_key_check_len(u16 alg, const struct ovs_key_dir *dir,
 			     struct netlink_ext_ack *extack)
 {
@@ -169,6 +203,16 @@ struct ovs_key *ovs_key_new(u16 alg, u8 key_id, const struct ovs_key_dir *enc,
 	if (!name)
 		return key;
 
+	ovs_key_fingerprint(alg, enc, key->fp.enc);
+	ovs_key_fingerprint(alg, dec, key->fp.dec);
+	/* both ends would send under one key and nonce sequence */
+	if (!crypto_memneq(key->fp.enc, key->fp.dec, OVS_KEY_FP_SIZE)) {
+		NL_SET_ERR_MSG_MOD(extack,
+				   "encrypt and decrypt key material are the same");
+		ret = -EINVAL;
+		goto err;
+	}
+
 	key->encrypt = ovs_aead_new(name, enc, extack);
 	if (IS_ERR(key->encrypt)) {
 		ret = PTR_ERR(key->encrypt);
@@ -198,6 +242,8 @@ void ovs_crypto_state_init(struct ovs_crypto_state *cs)
 	RCU_INIT_POINTER(cs->slots[0], NULL);
 	RCU_INIT_POINTER(cs->slots[1], NULL);
 	spin_lock_init(&cs->lock);
+	cs->history_len = 0;
+	cs->history_next = 0;
 }
 
 void ovs_crypto_state_release(struct ovs_crypto_state *cs)
@@ -218,6 +264,56 @@ void ovs_crypto_install(struct ovs_crypto_state *cs, unsigned int slot,
 	spin_unlock_bh(&cs->lock);
 
 	ovs_key_put(old);
+}
+
+/* @fp equals either direction of @old (one end's TX is the other's RX) */
+static bool ovs_key_fp_seen(const struct ovs_key_fp *old, const u8 *fp)
+{
+	return !crypto_memneq(old->enc, fp, OVS_KEY_FP_SIZE) ||
+	       !crypto_memneq(old->dec, fp, OVS_KEY_FP_SIZE);
+}
+
+/*
+ * Like ovs_crypto_install(), for a key userspace just handed in: refuse it
+ * when either direction's material equals either direction of a key this
+ * peer holds or held among its last OVS_KEY_HISTORY keys.  A new key object starts its TX
+ * packet-id at 1 and its replay window empty, so the same material again
+ * would repeat (key, nonce) pairs and accept old packets again.  Cipher none
+ * has no material (and no confidentiality) and is not checked.
+ * Returns 0 (reference consumed) or -EEXIST (reference still the caller's).
+ */
+int ovs_crypto_install_fresh(struct ovs_crypto_state *cs, unsigned int slot,
+			     struct ovs_key *key, struct netlink_ext_ack *extack)
+{
+	static const struct ovs_key_fp zero_fp;
+	struct ovs_key *old;
+	unsigned int i;
+
+	if (!crypto_memneq(&key->fp, &zero_fp, sizeof(zero_fp))) {
+		ovs_crypto_install(cs, slot, key);
+		return 0;
+	}
+
+	spin_lock_bh(&cs->lock);
+	for (i = 0; i < cs->history_len; i++) {
+		if (ovs_key_fp_seen(&cs->history[i], key->fp.enc) ||
+		    ovs_key_fp_seen(&cs->history[i], key->fp.dec)) {
+			spin_unlock_bh(&cs->lock);
+			NL_SET_ERR_MSG_MOD(extack,
+					   "key material already used with this peer: a key must be fresh (its packet-ids would repeat)");
+			return -EEXIST;
+		}
+	}
+	cs->history[cs->history_next] = key->fp;
+	cs->history_next = (cs->history_next + 1) % OVS_KEY_HISTORY;
+	if (cs->history_len < OVS_KEY_HISTORY)
+		cs->history_len++;
+	old = rcu_replace_pointer(cs->slots[slot], key,
+				  lockdep_is_held(&cs->lock));
+	spin_unlock_bh(&cs->lock);
+
+	ovs_key_put(old);
+	return 0;
 }
 
 void ovs_crypto_swap(struct ovs_crypto_state *cs)

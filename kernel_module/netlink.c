@@ -373,9 +373,13 @@ static int ovs_nl_new_key_doit(struct sk_buff *skb, struct genl_info *info)
 	if (IS_ERR(key)) {
 		ret = PTR_ERR(key);
 	} else {
-		ovs_crypto_install(&peer->crypto, slot, key);
-		netdev_dbg(ovs->dev, "peer %u: key-id %u in slot %u\n",
-			   peer->id, key_id, slot);
+		ret = ovs_crypto_install_fresh(&peer->crypto, slot, key,
+					       info->extack);
+		if (ret)
+			ovs_key_put(key);
+		else
+			netdev_dbg(ovs->dev, "peer %u: key-id %u in slot %u\n",
+				   peer->id, key_id, slot);
 	}
 	ovs_peer_put(peer);
 out:
