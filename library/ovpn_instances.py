@@ -33,12 +33,11 @@ options:
   key_register:
     description:
       - File of every pre-shared key direction ever installed on this host
-        (sha256 fingerprints, no material), kept across reboots. A new key
-        whose material (either direction) is in it is refused before anything
-        changes, check mode included: a key installed again starts its
-        packet-ids at 1 and would repeat (key, nonce) pairs (and accept
-        replays). Give a fresh key instead. Point it elsewhere only for a
-        disposable test host.
+        (sha256 fingerprints, no material), kept across reboots.
+      - A new key whose material (either direction) is in it is refused before
+        anything changes, check mode included. A key installed again starts its
+        packet-ids at 1 and would repeat (key, nonce) pairs and accept replays.
+        Give a fresh key instead. Point it elsewhere only for a disposable test host.
     type: path
     default: /var/lib/ovpn-shortcut/used-keys
   key_state_dir:
