@@ -218,3 +218,66 @@ def reboot(lab: Lab, name: str) -> None:
     time.sleep(5)
     g.wait_ssh()
     assert g.run("cat /proc/sys/kernel/random/boot_id").stdout.strip() != boot_id
+
+
+def moved_links() -> list[dict]:
+    """The lab's links with g2's end of ovsl-site moved to another UDP port."""
+    import yaml
+
+    data = yaml.safe_load((paths.REPO_ROOT / "inventory/lab/group_vars/all.yml").read_text())
+    site, v6 = data["ovpn_lab_link_g1_g2"], data["ovpn_lab_link_g1_g2_v6"]
+    site["ends"][1]["port"] = 1197
+    return [site, v6]
+
+
+def play(lab_name: str, *args: str, playbook: str = "site.yml") -> None:
+    """ansible-playbook on the lab inventory; fails the scenario if it fails."""
+    env = dict(os.environ, OVPN_LAB_NAME=lab_name, ANSIBLE_FORCE_COLOR="0",
+               OVPN_LAB_GUEST_REBOOT="1")
+    run = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), playbook,
+                          *args], cwd=paths.REPO_ROOT, env=env, capture_output=True,
+                         text=True, timeout=3600)
+    assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-3000:]
+
+
+def every_restart(lab: Lab, outdir: Path, save: Callable[[list[Result]], None]
+                  ) -> list[Result]:
+    """All the restarts a link meets, each audited on its own captures."""
+    g1, g2 = lab.guest("g1"), lab.guest("g2")
+    units = " ".join(f"openvpn-server@{link}" for link in LINKS)
+    scenarios: list[tuple[str, Callable[[], object]]] = [
+        ("g2-service-restart", lambda: g2.run(f"systemctl restart {units}")),
+        ("g1-service-restart", lambda: g1.run(f"systemctl restart {units}")),
+        ("g2-reboot", lambda: reboot(lab, "g2")),
+        ("both-ends-restart", lambda: [g.run(f"systemctl restart {units}") for g in (g1, g2)]),
+        ("module-reload-by-role-handler",
+         lambda: play(lab.name, playbook="tests/vm/playbooks/module_reload.yml")),
+        ("playbook-again", lambda: play(lab.name)),
+        ("remote-moved", lambda: play(lab.name, "-e",
+                                      json.dumps({"ovpn_shortcut_links": moved_links()}))),
+    ]
+    results: list[Result] = []
+    for name, action in scenarios:
+        results.append(run_scenario(lab, name, action, outdir))
+        save(results)
+    return results
+
+
+def main() -> None:
+    """python -m tests.vm.link_scenarios LAB: every_restart() on a deployed lab."""
+    from dataclasses import asdict
+
+    lab = Lab(sys.argv[1])
+    out = paths.cache_dir() / "results"
+    out.mkdir(parents=True, exist_ok=True)
+
+    def save(results: list[Result]) -> None:
+        (out / f"link-nonces-{lab.name}.json").write_text(
+            json.dumps([asdict(r) for r in results], indent=1) + "\n")
+        print(json.dumps(asdict(results[-1])), flush=True)
+
+    every_restart(lab, out / f"link-nonces-{lab.name}", save)
+
+
+if __name__ == "__main__":
+    main()

@@ -112,42 +112,9 @@ def test_site_yml_deploys_then_is_idempotent(site_lab):
 
 @pytest.mark.skipif(not NONCES, reason="long: OVPN_TEST_LINK_NONCES=1 (README, tests)")
 def test_link_nonces_across_restarts(site_lab):
-    """Every restart the links meet, each audited on its own captures."""
-    g1, g2 = site_lab.guest("g1"), site_lab.guest("g2")
-    units = "openvpn-server@ovsl-site openvpn-server@ovsl-v6"
-    moved = _moved_links()
-
-    def play_ok(*args: str, playbook: str = "site.yml") -> None:
-        run = _play(*args, playbook=playbook)
-        assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-3000:]
-
-    scenarios = [
-        ("g2-service-restart", lambda: g2.run(f"systemctl restart {units}")),
-        ("g1-service-restart", lambda: g1.run(f"systemctl restart {units}")),
-        ("g2-reboot", lambda: ls.reboot(site_lab, "g2")),
-        ("both-ends-restart", lambda: [g.run(f"systemctl restart {units}") for g in (g1, g2)]),
-        ("module-reload-by-role-handler",
-         lambda: play_ok(playbook="tests/vm/playbooks/module_reload.yml")),
-        ("playbook-again", lambda: play_ok()),
-        ("remote-moved", lambda: play_ok("-e", json.dumps({"ovpn_shortcut_links": moved}))),
-    ]
-    results = []
-    for name, action in scenarios:
-        results.append(ls.run_scenario(site_lab, name, action,
-                                       RESULTS / f"link-nonces-{LAB}"))
-        _save(results)
-    for res in results:
+    """Every restart the links meet (link_scenarios.every_restart), each audited."""
+    for res in ls.every_restart(site_lab, RESULTS / f"link-nonces-{LAB}", _save):
         _assert_scenario(res)
-
-
-def _moved_links() -> list[dict]:
-    """The lab's links with g2's end of ovsl-site moved to another UDP port."""
-    import yaml
-
-    data = yaml.safe_load((paths.REPO_ROOT / "inventory/lab/group_vars/all.yml").read_text())
-    site, v6 = data["ovpn_lab_link_g1_g2"], data["ovpn_lab_link_g1_g2_v6"]
-    site["ends"][1]["port"] = 1197
-    return [site, v6]
 
 
 def _save(results: list[ls.Result]) -> None:
