@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -176,7 +177,7 @@ def replay(lab: Lab, wire: Path, before: float, limit: int = 200) -> tuple[int, 
                   "    s = socket.socket(fam, socket.SOCK_DGRAM)\n"
                   "    s.sendto(bytes.fromhex(p['data']), (p['dst'], p['port']))\n"
                   "    s.close()\n")
-        lab.guest(name).run(f"python3 -c {json.dumps(script)}", input=json.dumps(items))
+        lab.guest(name).run(f"python3 -c {shlex.quote(script)}", input=json.dumps(items))
         sent += len(items)
     time.sleep(2)
     rx_after = {(h, link): link_rx(lab, h, link) for h in ("g1", "g2") for link in LINKS}

@@ -160,10 +160,11 @@ def new_keys(data: bytes) -> list[tuple[KeyDir, KeyDir]]:
     """(encrypt, decrypt) of every NEW_KEY request in an nlmon capture (linktype 253)."""
     out = []
     for linktype, _, frame in pcap_records(data):
-        if linktype == 113:  # cooked header in front of the netlink message
-            frame = frame[16:]
-        elif linktype != 253:
+        if linktype not in (113, 253):
             continue
+        # tcpdump on an nlmon device may put a 16-byte cooked header in front
+        if len(frame) >= 20 and struct.unpack("=I", frame[:4])[0] > len(frame):
+            frame = frame[16:]
         off = 0
         while off + 20 <= len(frame):
             nlen, ntype = struct.unpack("=IH", frame[off:off + 6])

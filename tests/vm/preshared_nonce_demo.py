@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import time
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def make(lab: Lab, key: str) -> dict[str, str]:
         g, o = lab.guest(me), lab.guest(other)
         cfg = {"remote": o.spec.lan_ipv4, "peer_vip": f"10.96.9.{2 - j}", "dir": j,
                "key": key}
-        res = g.run(f"python3 -c {json.dumps(MAKE)}", input=json.dumps(cfg)).stdout
+        res = g.run(f"python3 -c {shlex.quote(MAKE)}", input=json.dumps(cfg)).stdout
         out[me] = res.strip().splitlines()[-1][:300]
         g.run(f"ip addr replace 10.96.9.{1 + j}/30 dev ovsl-psk 2>/dev/null; true")
     return out
@@ -90,7 +91,7 @@ def main() -> None:
         g.run("modprobe udp_tunnel; modprobe ip6_udp_tunnel; insmod /root/psk/ovpn_shortcut.ko")
         g.run(f"cat > /etc/systemd/system/ovsl-nlmon.service <<'EOF'\n{ls.NLMON_UNIT}EOF\n"
               f"rm -rf {ls.NLDIR}; systemctl daemon-reload; systemctl start ovsl-nlmon")
-    g1.run(f"rm -f {ls.WIRE}; (setsid tcpdump -U -i lan0 -w {ls.WIRE} 'udp port 1299' "
+    g1.run(f"rm -f {ls.WIRE} {ls.WIRE}.2; (setsid tcpdump -U -i lan0 -w {ls.WIRE} 'udp port 1299' "
            "</dev/null >/dev/null 2>&1 &); sleep 2")
     first = make(lab, KEY)
     for g, peer in ((g1, "10.96.9.2"), (lab.guest("g2"), "10.96.9.1")):
@@ -100,19 +101,13 @@ def main() -> None:
         g.run("ip link del ovsl-psk; true")
     time.sleep(1)
     again = make(lab, KEY)
-    pings = {}
-    for g, peer in ((g1, "10.96.9.2"), (lab.guest("g2"), "10.96.9.1")):
-        ping = g.run(f"ping -c 20 -i 0.2 -W 1 {peer}", check=False)
-        pings[g.name] = ping.stdout.splitlines()[-2:]
-    time.sleep(3)
-    g1.run("pkill -INT -x tcpdump; sleep 1; true")
-    for g in lab.guests():
-        g.run("systemctl stop ovsl-nlmon; true")
+    # packets from before the restart, sent again at once (the windows are empty
+    # now); the device's RX packets count what the kernel accepted
+    g1.run("sleep 2; pkill -INT -x tcpdump; sleep 1; true")
     outdir = Path(f"/tmp/psk-demo-{a.name}")
-    audit = ls.collect(lab, outdir)
-    # packets from before the restart, sent again (counters read with ovpn_sc_ctl-free
-    # ip -s: the device's RX packets count what the kernel accepted)
-    pkts = [p for p in na.udp_packets((outdir / "wire.pcap").read_bytes())
+    outdir.mkdir(parents=True, exist_ok=True)
+    (outdir / "wire-before.pcap").write_bytes(ls._fetch(g1, ls.WIRE))
+    pkts = [p for p in na.udp_packets((outdir / "wire-before.pcap").read_bytes())
             if p.ts < t_restart and p.payload[:1] and p.payload[0] >> 3 == na.P_DATA_V2]
     rx0 = {g.name: _rx(g) for g in lab.guests()}
     addr = {g.spec.lan_ipv4: g for g in lab.guests()}
@@ -123,12 +118,32 @@ def main() -> None:
                   "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
                   "for p in json.load(sys.stdin):\n"
                   "    s.sendto(bytes.fromhex(p['data']), (p['dst'], p['port']))\n")
-        lab.guest(name).run(f"python3 -c {json.dumps(script)}", input=json.dumps(items))
+        lab.guest(name).run(f"python3 -c {shlex.quote(script)}", input=json.dumps(items))
     time.sleep(2)
     accepted = sum(_rx(g) - rx0[g.name] for g in lab.guests())
+    g1.run(f"(setsid tcpdump -U -i lan0 -w {ls.WIRE}.2 'udp port 1299' "
+           "</dev/null >/dev/null 2>&1 &); sleep 2")
+    pings = {}
+    for g, peer in ((g1, "10.96.9.2"), (lab.guest("g2"), "10.96.9.1")):
+        ping = g.run(f"ping -c 20 -i 0.2 -W 1 {peer}", check=False)
+        pings[g.name] = ping.stdout.splitlines()[-2:]
+    time.sleep(3)
+    g1.run("pkill -INT -x tcpdump; sleep 1; true")
+    for g in lab.guests():
+        g.run("systemctl stop ovsl-nlmon; true")
+    # the whole wire: before the restart, the replays and after
+    audit = ls.collect(lab, outdir)
+    after = (outdir / "wire-after.pcap")
+    after.write_bytes(ls._fetch(g1, ls.WIRE + ".2"))
+    nl = {f"{g.spec.lan_ipv4},{g.spec.lan_ipv6}": sorted(outdir.glob(f"{g.name}-nl-*.pcap"))
+          for g in lab.guests()}
+    wire = outdir / "wire-all.pcap"
+    wire.write_bytes((outdir / "wire-before.pcap").read_bytes()
+                     + after.read_bytes()[24:])
+    audit = na.audit_files(wire, nl)
     print(json.dumps({"name": a.name, "first": first, "again": again, "pings_after": pings,
                       "audit": audit.summary(), "replayed": len(pkts),
-                      "replay_accepted": accepted}))
+                      "replay_accepted": accepted, "key": "random per run"}))
 
 
 def _rx(g) -> int:
