@@ -12,6 +12,10 @@
 
 #include <linux/slab.h>
 #include <linux/module.h>
+#include <linux/once.h>
+#include <linux/random.h>
+#include <linux/siphash.h>
+#include <crypto/algapi.h>
 #include <crypto/aead.h>
 #include <uapi/linux/ovpn_shortcut.h>
 
@@ -118,6 +122,36 @@ err:
 	return ERR_PTR(ret);
 }
 
+/*
+ * Key fingerprints: two SipHash-2-4 values under keys drawn once per boot,
+ * over the cipher algorithm, the cipher key and the nonce tail of one
+ * direction.  They recognise material a peer already held without keeping
+ * it; a false match would only refuse a fresh key (2^-128).
+ */
+static siphash_key_t ovs_fp_keys[2];
+
+static void ovs_key_fingerprint(u16 alg, const struct ovs_key_dir *dir,
+				u8 fp[OVS_KEY_FP_SIZE])
+{
+	u8 buf[sizeof(alg) + 32 + OVS_NONCE_TAIL_SIZE];
+	size_t len = sizeof(alg) + dir->cipher_key_len + OVS_NONCE_TAIL_SIZE;
+	u64 h[2];
+
+	/* ovs_key_check_len() allows at most 32 bytes for an AEAD key */
+	if (WARN_ON_ONCE(dir->cipher_key_len > 32))
+		len = sizeof(buf);
+	get_random_once(ovs_fp_keys, sizeof(ovs_fp_keys));
+	memcpy(buf, &alg, sizeof(alg));
+	memcpy(buf + sizeof(alg), dir->cipher_key,
+	       min_t(size_t, dir->cipher_key_len, 32));
+	memcpy(buf + len - OVS_NONCE_TAIL_SIZE, dir->nonce_tail,
+	       OVS_NONCE_TAIL_SIZE);
+	h[0] = siphash(buf, len, &ovs_fp_keys[0]);
+	h[1] = siphash(buf, len, &ovs_fp_keys[1]);
+	memcpy(fp, h, OVS_KEY_FP_SIZE);
+	memzero_explicit(buf, sizeof(buf));
+}
+
 static int ovs_key_check_len(u16 alg, const struct ovs_key_dir *dir,
 			     struct netlink_ext_ack *extack)
 {
@@ -190,6 +224,16 @@ struct ovs_key *ovs_key_new(u16 alg, u8 key_id, const struct ovs_key_dir *enc,
 	if (!name)
 		return key;
 
+	ovs_key_fingerprint(alg, enc, key->fp.enc);
+	ovs_key_fingerprint(alg, dec, key->fp.dec);
+	/* both ends would send under one key and nonce sequence */
+	if (!crypto_memneq(key->fp.enc, key->fp.dec, OVS_KEY_FP_SIZE)) {
+		NL_SET_ERR_MSG_MOD(extack,
+				   "encrypt and decrypt key material are the same");
+		ret = -EINVAL;
+		goto err;
+	}
+
 	key->encrypt = ovs_aead_new(name, enc, extack);
 	if (IS_ERR(key->encrypt)) {
 		ret = PTR_ERR(key->encrypt);
@@ -218,6 +262,8 @@ void ovs_crypto_state_init(struct ovs_crypto_state *cs)
 {
 	RCU_INIT_POINTER(cs->slots, NULL);
 	spin_lock_init(&cs->lock);
+	cs->history_len = 0;
+	cs->history_next = 0;
 }
 
 static void ovs_key_slots_put_keys(struct ovs_key_slots *ks)
@@ -248,13 +294,54 @@ void ovs_crypto_state_release(struct ovs_crypto_state *cs)
 	}
 }
 
+/* @fp equals either direction of @old (one end's TX is the other's RX) */
+static bool ovs_key_fp_seen(const struct ovs_key_fp *old, const u8 *fp)
+{
+	return !crypto_memneq(old->enc, fp, OVS_KEY_FP_SIZE) ||
+	       !crypto_memneq(old->dec, fp, OVS_KEY_FP_SIZE);
+}
+
+/*
+ * Under cs->lock: is @key's material new to this peer?  Refused when either
+ * direction equals either direction of a key this peer holds or held among
+ * its last OVS_KEY_HISTORY keys: a new key object starts its TX packet-id at
+ * 1 and its replay window empty, so the same material again would repeat
+ * (key, nonce) pairs and accept old packets again.  A fresh key is recorded.
+ * Cipher none has no material (and no confidentiality) and is not checked.
+ */
+static bool ovs_key_fresh(struct ovs_crypto_state *cs, const struct ovs_key *key,
+			  struct netlink_ext_ack *extack)
+{
+	static const struct ovs_key_fp zero_fp;
+	unsigned int i;
+
+	lockdep_assert_held(&cs->lock);
+	if (!crypto_memneq(&key->fp, &zero_fp, sizeof(zero_fp)))
+		return true;
+
+	for (i = 0; i < cs->history_len; i++) {
+		if (ovs_key_fp_seen(&cs->history[i], key->fp.enc) ||
+		    ovs_key_fp_seen(&cs->history[i], key->fp.dec)) {
+			NL_SET_ERR_MSG_MOD(extack,
+					   "key material already used with this peer: a key must be fresh (its packet-ids would repeat)");
+			return false;
+		}
+	}
+	cs->history[cs->history_next] = key->fp;
+	cs->history_next = (cs->history_next + 1) % OVS_KEY_HISTORY;
+	if (cs->history_len < OVS_KEY_HISTORY)
+		cs->history_len++;
+	return true;
+}
+
 /*
  * Publish a new pair in one pointer store: @key (reference passed in,
  * NULL deletes) in @slot, or both slots exchanged when @swap.  Returns
  * -ENOENT when deleting an empty slot.
  */
 static int ovs_crypto_update(struct ovs_crypto_state *cs, unsigned int slot,
-			     struct ovs_key *key, bool swap)
+			     struct ovs_key *key, bool swap,
+			     struct netlink_ext_ack *fresh)
 {
 	struct ovs_key_slots *old, *new;
 	int i, ret = 0;
@@ -264,6 +351,11 @@ static int ovs_crypto_update(struct ovs_crypto_state *cs, unsigned int slot,
 		return -ENOMEM;
 
 	spin_lock_bh(&cs->lock);
+	if (fresh && key && !ovs_key_fresh(cs, key, fresh)) {
+		spin_unlock_bh(&cs->lock);
+		kfree(new);
+		return -EEXIST;
+	}
 	old = rcu_dereference_protected(cs->slots, lockdep_is_held(&cs->lock));
 	for (i = 0; i < OVS_NSLOTS && old; i++) {
 		new->key[i] = old->key[swap ? OVS_NSLOTS - 1 - i : i];
@@ -294,7 +386,22 @@ static int ovs_crypto_update(struct ovs_crypto_state *cs, unsigned int slot,
 int ovs_crypto_install(struct ovs_crypto_state *cs, unsigned int slot,
 		       struct ovs_key *key)
 {
-	int ret = ovs_crypto_update(cs, slot, key, false);
+	int ret = ovs_crypto_update(cs, slot, key, false, NULL);
+
+	if (ret)
+		ovs_key_put(key);
+	return ret;
+}
+
+/*
+ * Like ovs_crypto_install(), for a key userspace just handed in: refused
+ * (-EEXIST, extack set) unless its material is fresh to this peer
+ * (ovs_key_fresh()).  The reference is consumed in every case.
+ */
+int ovs_crypto_install_fresh(struct ovs_crypto_state *cs, unsigned int slot,
+			     struct ovs_key *key, struct netlink_ext_ack *extack)
+{
+	int ret = ovs_crypto_update(cs, slot, key, false, extack);
 
 	if (ret)
 		ovs_key_put(key);
@@ -304,12 +411,12 @@ int ovs_crypto_install(struct ovs_crypto_state *cs, unsigned int slot,
 /* primary <-> secondary, as one atomic exchange for the packet path */
 int ovs_crypto_swap(struct ovs_crypto_state *cs)
 {
-	return ovs_crypto_update(cs, 0, NULL, true);
+	return ovs_crypto_update(cs, 0, NULL, true, NULL);
 }
 
 int ovs_crypto_del(struct ovs_crypto_state *cs, unsigned int slot)
 {
-	return ovs_crypto_update(cs, slot, NULL, false);
+	return ovs_crypto_update(cs, slot, NULL, false, NULL);
 }
 
 /* the key in @slot with a reference, or NULL */

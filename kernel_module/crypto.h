@@ -21,6 +21,9 @@
 #include "proto.h"
 
 #define OVS_NSLOTS	2
+/* fingerprints of the keys a peer held, to refuse the same material again */
+#define OVS_KEY_HISTORY	16
+#define OVS_KEY_FP_SIZE	16
 
 /* a transport address, IPv4 or IPv6 */
 union ovs_sockaddr {
@@ -35,6 +38,12 @@ struct ovs_key_dir {
 	const u8 *nonce_tail;
 };
 
+/* keyed hashes (per boot) of a key's two directions; raw material is not kept */
+struct ovs_key_fp {
+	u8 enc[OVS_KEY_FP_SIZE];
+	u8 dec[OVS_KEY_FP_SIZE];
+};
+
 /**
  * struct ovs_key - one negotiated key (both directions)
  * @refcount: slots and in-flight packets
@@ -47,6 +56,7 @@ struct ovs_key_dir {
  * @nonce_tail_recv: nonce tail of RX
  * @pid_xmit: TX packet-id counter
  * @pid_recv: RX replay window
+ * @fp: fingerprints of the material (not set for cipher none)
  * @free_work: frees the transforms in process context after a grace period
  */
 struct ovs_key {
@@ -60,6 +70,7 @@ struct ovs_key {
 	u8 nonce_tail_recv[OVS_NONCE_TAIL_SIZE];
 	struct ovs_pktid_xmit pid_xmit;
 	struct ovs_pktid_recv pid_recv;
+	struct ovs_key_fp fp;
 	struct rcu_work free_work;
 };
 
@@ -73,9 +84,21 @@ struct ovs_key_slots {
 	struct rcu_head rcu;
 };
 
+/**
+ * struct ovs_crypto_state - a peer's key slots
+ * @slots: primary (TX+RX) and secondary (RX), one RCU-published pair
+ * @lock: writers of @slots and @history
+ * @history: fingerprints of the last OVS_KEY_HISTORY keys installed through
+ *	ovs_crypto_install_fresh(), a ring
+ * @history_len: valid entries in @history
+ * @history_next: next entry of @history to overwrite
+ */
 struct ovs_crypto_state {
 	struct ovs_key_slots __rcu *slots;
-	spinlock_t lock;	/* writers of @slots */
+	spinlock_t lock;
+	struct ovs_key_fp history[OVS_KEY_HISTORY];
+	unsigned int history_len;
+	unsigned int history_next;
 };
 
 struct ovs_peer;
@@ -121,6 +144,8 @@ void ovs_crypto_state_init(struct ovs_crypto_state *cs);
 void ovs_crypto_state_release(struct ovs_crypto_state *cs);
 int ovs_crypto_install(struct ovs_crypto_state *cs, unsigned int slot,
 		       struct ovs_key *key);
+int ovs_crypto_install_fresh(struct ovs_crypto_state *cs, unsigned int slot,
+			     struct ovs_key *key, struct netlink_ext_ack *extack);
 int ovs_crypto_swap(struct ovs_crypto_state *cs);
 int ovs_crypto_del(struct ovs_crypto_state *cs, unsigned int slot);
 struct ovs_key *ovs_crypto_tx_key(struct ovs_crypto_state *cs);

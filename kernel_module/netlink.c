@@ -381,10 +381,10 @@ static int ovs_nl_new_key_doit(struct sk_buff *skb, struct genl_info *info)
 	if (IS_ERR(key)) {
 		ret = PTR_ERR(key);
 	} else {
-		ret = ovs_crypto_install(&peer->crypto, slot, key);
-		if (ret)
-			NL_SET_ERR_MSG_MOD(info->extack, "out of memory");
-		else
+		/* consumes the reference, also on error (extack set) */
+		ret = ovs_crypto_install_fresh(&peer->crypto, slot, key,
+					       info->extack);
+		if (!ret)
 			netdev_dbg(ovs->dev, "peer %u: key-id %u in slot %u\n",
 				   peer->id, key_id, slot);
 	}

@@ -234,6 +234,12 @@ def cmd_key_add(args: argparse.Namespace) -> None:
         encrypt=nl.KeyDir(_hex(args.encrypt_key), _hex(args.encrypt_nonce)),
         decrypt=nl.KeyDir(_hex(args.decrypt_key), _hex(args.decrypt_nonce)),
     )
+    # recorded (fsync) before it is sent; material used on this host before is
+    # refused: the kernel would start its packet-ids again at 1
+    try:
+        nl.KeyRegister(args.key_register).claim(key)
+    except nl.KeyReusedError as exc:
+        raise SystemExit(f"ovpn-shortcut: key add refused: {exc}") from None
     with nl.OvpnShortcut() as ovs:
         ovs.new_key(args.dev, key)
     emit(args, {"ok": True}, None)
@@ -342,6 +348,9 @@ def _add_key_commands(sub: Any, common: argparse.ArgumentParser) -> None:
                    choices=["none", "aes-gcm", "chacha20-poly1305"])
     for name in ("--encrypt-key", "--encrypt-nonce", "--decrypt-key", "--decrypt-nonce"):
         p.add_argument(name, required=True, help="hex")
+    p.add_argument("--key-register", default=nl.DEFAULT_KEY_REGISTER,
+                   help="fingerprints of every key used on this host: material found "
+                        "there is refused (default %(default)s)")
     p = _sub(key, "swap", cmd_key_swap, "swap primary and secondary", common)
     _dev_peer(p)
     p = _sub(key, "del", cmd_key_del, "delete the key of a slot", common)
