@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import jinja2
+import pytest
 import yaml
 
 from ovpn_lab import image, paths
@@ -45,3 +47,30 @@ def test_no_product_code_imports_the_lab():
                 if "from ovpn_lab" in text or "import ovpn_lab" in text:
                     hits.append(str(f.relative_to(paths.REPO_ROOT)))
     assert hits == []
+
+
+def _dkms_install_when() -> str:
+    tasks = _yaml("tasks/dkms.yml")
+    (task,) = [t for t in tasks if t["name"].startswith("DKMS | build and install")]
+    return task["when"]
+
+
+@pytest.mark.parametrize("kernel", ["6.1.0-57-amd64", "6.12.118+deb13-amd64",
+                                    "6.12.95+deb12-amd64", "7.3.4+deb13-amd64"])
+def test_dkms_rebuilds_only_when_not_installed_for_the_kernel(kernel):
+    """Debian 13 kernel names have a '+': as a regex it never matched dkms status,
+    so every run rebuilt and reloaded the module (seen on the rerun of a deploy)."""
+    from ansible.plugins.filter.core import FilterModule
+    from ansible.plugins.test.core import TestModule
+
+    env = jinja2.Environment()
+    env.filters.update(FilterModule().filters())
+    env.tests.update(TestModule().tests())
+    expr = env.compile_expression(_dkms_install_when().strip())
+    status = f"ovpn-shortcut/0.2.0, {kernel}, x86_64: installed"
+    installed = {"ansible_kernel": kernel, "ovpn_shortcut__src_copy": {"changed": False},
+                 "ovpn_shortcut__dkms_status": {"stdout_lines": [status]}}
+    assert not expr(**installed)
+    other = dict(installed, ovpn_shortcut__dkms_status={"stdout_lines": [
+        "ovpn-shortcut/0.2.0, 6.1.0-99-amd64, x86_64: installed"]})
+    assert expr(**other)
