@@ -18,6 +18,7 @@
 #include <linux/netdevice.h>
 #include <net/genetlink.h>
 #include <net/inet_sock.h>
+#include <net/udp_tunnel.h>
 
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
 #include <net/gso.h>	/* skb_gso_segment() moved here in 6.5 */
@@ -68,42 +69,92 @@ static inline void ovs_compat_set_lltx(struct net_device *dev)
 }
 
 /*
- * IPv6 route lookup of the UDP transport. Kernels that can build IPv6 as a
- * module reach it through ipv6_stub; once the stubs are gone (7.x) IPv6 is
- * built in and called directly.
+ * IPv6 route lookup of the UDP transport.  Kernels that can build IPv6 as a
+ * module reach it through ipv6_stub; once the stubs are gone IPv6 is built in
+ * and called directly.  The matrix has 6.12 (stubs) and 7.3 (none); kernels
+ * in between are not built here, so the line is drawn at 7.0.
  */
-#if __has_include(<net/ipv6_stubs.h>)
+#if LINUX_VERSION_CODE < KERNEL_VERSION(7, 0, 0)
 #include <net/ipv6_stubs.h>
-
-static inline struct dst_entry *ovs_compat_ip6_dst_lookup(struct net *net,
-							  struct sock *sk,
-							  struct flowi6 *fl6)
-{
-	return ipv6_stub->ipv6_dst_lookup_flow(net, sk, fl6, NULL);
-}
 #else
 #include <net/ipv6.h>
+#endif
 
 static inline struct dst_entry *ovs_compat_ip6_dst_lookup(struct net *net,
 							  struct sock *sk,
 							  struct flowi6 *fl6)
 {
+#if LINUX_VERSION_CODE < KERNEL_VERSION(7, 0, 0)
+	return ipv6_stub->ipv6_dst_lookup_flow(net, sk, fl6, NULL);
+#else
 	return ip6_dst_lookup_flow(net, sk, fl6, NULL);
-}
 #endif
+}
 
 /*
  * UDP tunnel API: newer kernels hook and release a tunnel socket by its
- * struct sock and take IP control-block flags on transmit. The matrix has 6.12
- * (old) and 7.3 (new); kernels in between are not built here, so the line is
- * drawn at 7.0.
+ * struct sock and take IP control-block flags on transmit (7.3 does, 6.12
+ * does not; the same 7.0 line as above).
  */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(7, 0, 0)
-#define OVS_UDP_TUNNEL_SK(sock)	((sock)->sk)
-#define OVS_UDP_TUNNEL_CB_FLAGS	, 0
+static inline void ovs_compat_setup_udp_tunnel_sock(struct net *net,
+						    struct socket *sock,
+						    struct udp_tunnel_sock_cfg *cfg)
+{
+#if LINUX_VERSION_CODE < KERNEL_VERSION(7, 0, 0)
+	setup_udp_tunnel_sock(net, sock, cfg);
 #else
-#define OVS_UDP_TUNNEL_SK(sock)	(sock)
-#define OVS_UDP_TUNNEL_CB_FLAGS
+	setup_udp_tunnel_sock(net, sock->sk, cfg);
+#endif
+}
+
+static inline void ovs_compat_udp_tunnel_sock_release(struct socket *sock)
+{
+#if LINUX_VERSION_CODE < KERNEL_VERSION(7, 0, 0)
+	udp_tunnel_sock_release(sock);
+#else
+	udp_tunnel_sock_release(sock->sk);
+#endif
+}
+
+static inline void ovs_compat_udp_tunnel_xmit_skb(struct rtable *rt,
+						  struct sock *sk,
+						  struct sk_buff *skb,
+						  __be32 src, __be32 dst,
+						  __u8 tos, __u8 ttl, __be16 df,
+						  __be16 src_port,
+						  __be16 dst_port, bool xnet,
+						  bool nocheck)
+{
+#if LINUX_VERSION_CODE < KERNEL_VERSION(7, 0, 0)
+	udp_tunnel_xmit_skb(rt, sk, skb, src, dst, tos, ttl, df, src_port,
+			    dst_port, xnet, nocheck);
+#else
+	udp_tunnel_xmit_skb(rt, sk, skb, src, dst, tos, ttl, df, src_port,
+			    dst_port, xnet, nocheck, 0);
+#endif
+}
+
+#if IS_ENABLED(CONFIG_IPV6)
+static inline void ovs_compat_udp_tunnel6_xmit_skb(struct dst_entry *dst,
+						   struct sock *sk,
+						   struct sk_buff *skb,
+						   struct net_device *dev,
+						   struct in6_addr *saddr,
+						   struct in6_addr *daddr,
+						   __u8 prio, __u8 ttl,
+						   __be32 label,
+						   __be16 src_port,
+						   __be16 dst_port,
+						   bool nocheck)
+{
+#if LINUX_VERSION_CODE < KERNEL_VERSION(7, 0, 0)
+	udp_tunnel6_xmit_skb(dst, sk, skb, dev, saddr, daddr, prio, ttl, label,
+			     src_port, dst_port, nocheck);
+#else
+	udp_tunnel6_xmit_skb(dst, sk, skb, dev, saddr, daddr, prio, ttl, label,
+			     src_port, dst_port, nocheck, 0);
+#endif
+}
 #endif
 
 /*

@@ -46,7 +46,7 @@ static void ovs_sock_release_work(struct work_struct *work)
 	if (s->owned) {
 		/* unhooks (sk_user_data) and releases */
 		synchronize_net();
-		udp_tunnel_sock_release(OVS_UDP_TUNNEL_SK(s->sock));
+		ovs_compat_udp_tunnel_sock_release(s->sock);
 		ovs_net_socket_released(s->net_sockets);
 	} else {
 		/* give the socket back to userspace as it was (harmless if
@@ -146,7 +146,7 @@ static struct ovs_sock *ovs_sock_hook(struct ovs_dev *ovs, struct socket *sock,
 
 	s->saved_mc_loop = ovs_compat_mc_loop(sock->sk);
 	cfg.sk_user_data = s;
-	setup_udp_tunnel_sock(sock_net(sock->sk), OVS_UDP_TUNNEL_SK(sock), &cfg);
+	ovs_compat_setup_udp_tunnel_sock(sock_net(sock->sk), sock, &cfg);
 	return s;
 }
 
@@ -292,7 +292,7 @@ int ovs_sock_listen(struct ovs_dev *ovs, u16 port, u8 family,
 
 	s = ovs_sock_hook(ovs, sock, true);
 	if (!s) {
-		udp_tunnel_sock_release(OVS_UDP_TUNNEL_SK(sock));
+		ovs_compat_udp_tunnel_sock_release(sock);
 		NL_SET_ERR_MSG_MOD(extack, "out of memory");
 		ret = -ENOMEM;
 		goto unlock;
@@ -383,10 +383,11 @@ static int ovs_udp4_send(struct ovs_peer *peer, struct ovs_bind *bind,
 	}
 
 	skb->dev = dev;
-	udp_tunnel_xmit_skb(rt, sk, skb, fl.saddr, fl.daddr, 0,
-			    ip4_dst_hoplimit(&rt->dst), 0, fl.fl4_sport,
-			    fl.fl4_dport, !net_eq(sock_net(sk), dev_net(dev)),
-			    sk->sk_no_check_tx OVS_UDP_TUNNEL_CB_FLAGS);
+	ovs_compat_udp_tunnel_xmit_skb(rt, sk, skb, fl.saddr, fl.daddr, 0,
+				       ip4_dst_hoplimit(&rt->dst), 0,
+				       fl.fl4_sport, fl.fl4_dport,
+				       !net_eq(sock_net(sk), dev_net(dev)),
+				       sk->sk_no_check_tx);
 	return 0;
 }
 
@@ -433,10 +434,10 @@ static int ovs_udp6_send(struct ovs_peer *peer, struct ovs_bind *bind,
 	 * otherwise full-size packets of a 1500-byte tunnel never leave.
 	 */
 	skb->ignore_df = 1;
-	udp_tunnel6_xmit_skb(dst, sk, skb, dev, &fl.saddr, &fl.daddr, 0,
-			     ip6_dst_hoplimit(dst), 0, fl.fl6_sport,
-			     fl.fl6_dport,
-			     udp_get_no_check6_tx(sk) OVS_UDP_TUNNEL_CB_FLAGS);
+	ovs_compat_udp_tunnel6_xmit_skb(dst, sk, skb, dev, &fl.saddr,
+					&fl.daddr, 0, ip6_dst_hoplimit(dst), 0,
+					fl.fl6_sport, fl.fl6_dport,
+					udp_get_no_check6_tx(sk));
 	return 0;
 }
 #endif
