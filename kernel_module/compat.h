@@ -157,6 +157,13 @@ static inline void ovs_compat_udp_tunnel6_xmit_skb(struct dst_entry *dst,
 }
 #endif
 
+/* 6.15 passes the namespaces and attributes of a new link in one struct */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 15, 0)
+#define OVS_COMPAT_NEWLINK_PARAMS	1
+#else
+#define OVS_COMPAT_NEWLINK_PARAMS	0
+#endif
+
 /*
  * dev->tstats: since 6.7 the core allocates and frees it when the driver sets
  * pcpu_stat_type, and iptunnel_xmit_stats() (the UDP tunnel's TX counter) only

@@ -277,8 +277,7 @@ static int ovs_newlink(struct net *src_net, struct net_device *dev,
 	return 0;
 }
 
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 15, 0)
-/* 6.15 passes the namespaces and attributes of a new link in one struct */
+#if OVS_COMPAT_NEWLINK_PARAMS
 static int ovs_newlink_params(struct net_device *dev,
 			      struct rtnl_newlink_params *params,
 			      struct netlink_ext_ack *extack)
@@ -286,6 +285,7 @@ static int ovs_newlink_params(struct net_device *dev,
 	return ovs_newlink(params->src_net, dev, params->tb, params->data,
 			   extack);
 }
+
 #define OVS_NEWLINK	ovs_newlink_params
 #else
 #define OVS_NEWLINK	ovs_newlink
