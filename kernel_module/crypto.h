@@ -95,7 +95,7 @@ struct ovs_key_slots {
  */
 struct ovs_crypto_state {
 	struct ovs_key_slots __rcu *slots;
-	spinlock_t lock;
+	spinlock_t lock;	/* writers of @slots and @history */
 	struct ovs_key_fp history[OVS_KEY_HISTORY];
 	unsigned int history_len;
 	unsigned int history_next;
