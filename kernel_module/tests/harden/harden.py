@@ -487,7 +487,9 @@ def socket_fault(how: str) -> dict:
         holder.wait()
         acted, alive = f"killed, exit {holder.returncode}", False
     gone_after = None
-    while time.monotonic() - t0 < 10:
+    # each poll starts the tool (1-2 s under TCG at load 12): the detach itself
+    # happens within the close(), the bound is for the measurement
+    while time.monotonic() - t0 < 20:
         if '"peer_id": 9' not in ns("hs", f"{CTL} get-peer tfd", check=False):
             gone_after = round(time.monotonic() - t0, 2)
             break
@@ -503,9 +505,9 @@ def socket_fault(how: str) -> dict:
     what = ("closes its socket fd while it lives on" if how == "close"
             else "is killed (-9)")
     check(f"faults: the socket's owner {what} under traffic: the peer is detached "
-          "within 5 s, DEL_PEER reason transport-disconnect (4), the port is free",
+          "within 10 s, DEL_PEER reason transport-disconnect (4), the port is free",
           ready == "ready" and res["rx_before"] > 0 and gone_after is not None
-          and gone_after < 5 and reasons == [4] and bound == "" and free
+          and gone_after < 10 and reasons == [4] and bound == "" and free
           and (how == "kill" or (acted.startswith("closed") and alive)), res)
     check(f"faults ({how}): the device without a socket takes a new one "
           "(as OpenVPN's restart does)",
