@@ -142,10 +142,11 @@ def wait_healed(lab: Lab, timeout: float = 300) -> float:
     return round(time.monotonic() - t0, 1)
 
 
-def link_rx(host: str) -> dict[str, int]:
+def link_rx(lab: Lab, host: str) -> dict[str, int]:
     """VPN RX packets of each link's peers in host's kernel (one ovpn_info call;
     tried three times: a link restarting right then has no device for a moment)."""
-    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
+               OVPN_LAB_NAME=lab.name)  # the lab inventory reads it
     for attempt in range(3):
         res = subprocess.run([str(ANSIBLE), host, "-m", "ovpn_info", "-o"],
                              cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True,
@@ -170,7 +171,7 @@ def replay(lab: Lab, wire: Path, before: float, limit: int = 200) -> tuple[int, 
     addr.update({g.spec.lan_ipv6: g for g in lab.guests()})
     lab.guest("g1").run("pkill -x ping; true")
     time.sleep(1)
-    rx_before = {h: link_rx(h) for h in ("g1", "g2")}
+    rx_before = {h: link_rx(lab, h) for h in ("g1", "g2")}
     by_sender: dict[str, list[dict]] = {}
     for p in pkts:
         if p.src in addr:
@@ -187,7 +188,7 @@ def replay(lab: Lab, wire: Path, before: float, limit: int = 200) -> tuple[int, 
         lab.guest(name).run(f"python3 -c {shlex.quote(script)}", input=json.dumps(items))
         sent += len(items)
     time.sleep(2)
-    rx_after = {h: link_rx(h) for h in ("g1", "g2")}
+    rx_after = {h: link_rx(lab, h) for h in ("g1", "g2")}
     accepted = sum(rx_after[h][link] - rx_before[h][link] for h in rx_before for link in LINKS)
     start_traffic(lab)
     return sent, accepted
