@@ -196,7 +196,11 @@ def replay(lab: Lab, wire: Path, before: float, limit: int = 200) -> tuple[int, 
 
 def run_scenario(lab: Lab, name: str, action: Callable[[], None], outdir: Path) -> Result:
     """One scenario on fresh captures: traffic, `action`, heal time, audit, replay."""
+    g2 = lab.guest("g2")
+    first = not g2.run(f"ls {NLDIR}/*.pcap 2>/dev/null || true").stdout.split()
     start_captures(lab)
+    if first:  # the keys in use predate the netlink captures: make new ones, seen
+        g2.run("systemctl restart " + " ".join(f"openvpn-server@{x}" for x in LINKS))
     wait_healed(lab)
     time.sleep(5)  # traffic under the current keys
     # pcap timestamps are g1's clock: take the restart time from it
