@@ -232,14 +232,23 @@ def audit(packets: list[Packet], senders: dict[str, list[KeyDir]]) -> Audit:
 
 def audit_files(wire: Path, nl_by_addr: dict[str, list[Path]]) -> Audit:
     """The audit of one wire capture; nl_by_addr: each end's outer addresses (a
-    comma-separated key, e.g. '198.18.0.1,fd00::1') -> its nlmon captures."""
+    comma-separated key, e.g. '198.18.0.1,fd00::1') -> its nlmon captures.
+
+    A sender's keys are its own encrypt material and the other ends' decrypt
+    material (the same bytes, read on the other side): a capture that missed
+    some NEW_KEYs on one end (e.g. early at boot) is covered by the other end's.
+    """
+    pairs = {addrs: [kp for f in files for kp in new_keys(f.read_bytes())]
+             for addrs, files in nl_by_addr.items()}
     senders: dict[str, list[KeyDir]] = {}
-    for addrs, files in nl_by_addr.items():
+    for addrs, own in pairs.items():
         keys: list[KeyDir] = []
-        for f in files:
-            for enc, _ in new_keys(f.read_bytes()):
-                if enc not in keys:
-                    keys.append(enc)
+        for enc, _ in own:
+            if enc not in keys:
+                keys.append(enc)
+        for other, theirs in pairs.items():
+            if other != addrs:
+                keys += [dec for _, dec in theirs if dec not in keys]
         for a in addrs.split(","):
             senders[str(ipaddress.ip_address(a))] = keys
     return audit(udp_packets(wire.read_bytes()), senders)
