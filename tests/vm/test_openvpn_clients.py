@@ -70,6 +70,9 @@ def deployed(lab, g1: Guest, g2: Guest, ovpn_module: str, openvpn_debs: dict[str
         "ovpn_shortcut_dkms": False, "ovpn_shortcut_module_load": False,
         "ovpn_shortcut_pki_dir": str(pki),
         "ovpn_shortcut_openvpn_debs": openvpn_debs,
+        # the server and its clients only: the lab's site-to-site links (their own
+        # OpenVPN processes on g1 and g2) are test_site.py's
+        "ovpn_shortcut_links": [],
         "ovpn_shortcut_server_keepalive_interval": 2,
         "ovpn_shortcut_server_keepalive_timeout": 10,
         "ovpn_shortcut_server_status_interval": 2,
