@@ -4,6 +4,11 @@
  *
  * The module is written against Debian 12's 6.1; everything that moved or
  * changed since (up to Debian 13's 6.12) is wrapped here.
+ *
+ * checkpatch.pl --strict warns about this file only, on purpose: an
+ * out-of-tree module must test LINUX_VERSION_CODE (and keeps the kernel's
+ * own order, version on the left), and the crypto callback argument type
+ * changed in 6.3, which a typedef hides from the callers.
  */
 
 #ifndef _OVPN_SC_COMPAT_H_
@@ -23,6 +28,15 @@
 #include <linux/unaligned.h>
 #else
 #include <asm/unaligned.h>
+#endif
+
+/*
+ * Joining the "peers" group must need CAP_NET_ADMIN.  The flag came with
+ * 6.8 and was backported to 6.1.64 / 6.6.3 (Debian 12 has it); without it
+ * any local user could read the notifications, so do not build at all.
+ */
+#ifndef GENL_MCAST_CAP_NET_ADMIN
+#error "kernel lacks GENL_MCAST_CAP_NET_ADMIN (6.1.64+, 6.6.3+ or 6.8+ needed)"
 #endif
 
 /* 6.6 moved inet_sock's mc_loop bitfield into inet->inet_flags */

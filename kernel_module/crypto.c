@@ -12,6 +12,10 @@
 
 #include <linux/slab.h>
 #include <linux/module.h>
+#include <linux/once.h>
+#include <linux/random.h>
+#include <linux/siphash.h>
+#include <crypto/algapi.h>
 #include <crypto/aead.h>
 #include <uapi/linux/ovpn_shortcut.h>
 
@@ -21,17 +25,34 @@
 #include "main.h"
 #include "peer.h"
 
-/* test knobs: exercise the asynchronous AEAD path and packet-id exhaustion */
+/*
+ * Test knobs (asynchronous AEAD path, packet-id exhaustion): only in a
+ * build made with OVS_TEST_KNOBS=1 (the lab's test builds), never in a
+ * production (DKMS) build.
+ */
+#ifdef OVS_TEST_KNOBS
 static bool debug_async_aead;
 module_param(debug_async_aead, bool, 0644);
 MODULE_PARM_DESC(debug_async_aead,
-		 "test only: submit every AEAD request from a work item and "
-		 "complete it there, as an asynchronous transform would");
+		 "test only: run every AEAD request later from a work item");
 
 static ulong debug_tx_pktid_start;
 module_param(debug_tx_pktid_start, ulong, 0644);
 MODULE_PARM_DESC(debug_tx_pktid_start,
 		 "test only: last TX packet-id of a new key (0 = start at 1)");
+#else
+static const bool debug_async_aead;
+static const ulong debug_tx_pktid_start;
+#endif
+
+/*
+ * Cipher none authenticates nothing: kept for tests and benchmarks only,
+ * refused unless the module is loaded with allow_cipher_none=1.
+ */
+static bool allow_cipher_none;
+module_param(allow_cipher_none, bool, 0444);
+MODULE_PARM_DESC(allow_cipher_none,
+		 "accept cipher none keys (no encryption nor authentication; tests only)");
 
 /* ------------------------------------------------------------------ keys */
 
@@ -101,6 +122,36 @@ err:
 	return ERR_PTR(ret);
 }
 
+/*
+ * Key fingerprints: two SipHash-2-4 values under keys drawn once per boot,
+ * over the cipher algorithm, the cipher key and the nonce tail of one
+ * direction.  They recognise material a peer already held without keeping
+ * it; a false match would only refuse a fresh key (2^-128).
+ */
+static siphash_key_t ovs_fp_keys[2];
+
+static void ovs_key_fingerprint(u16 alg, const struct ovs_key_dir *dir,
+				u8 fp[OVS_KEY_FP_SIZE])
+{
+	u8 buf[sizeof(alg) + 32 + OVS_NONCE_TAIL_SIZE];
+	size_t len = sizeof(alg) + dir->cipher_key_len + OVS_NONCE_TAIL_SIZE;
+	u64 h[2];
+
+	/* ovs_key_check_len() allows at most 32 bytes for an AEAD key */
+	if (WARN_ON_ONCE(dir->cipher_key_len > 32))
+		len = sizeof(buf);
+	get_random_once(ovs_fp_keys, sizeof(ovs_fp_keys));
+	memcpy(buf, &alg, sizeof(alg));
+	memcpy(buf + sizeof(alg), dir->cipher_key,
+	       min_t(size_t, dir->cipher_key_len, 32));
+	memcpy(buf + len - OVS_NONCE_TAIL_SIZE, dir->nonce_tail,
+	       OVS_NONCE_TAIL_SIZE);
+	h[0] = siphash(buf, len, &ovs_fp_keys[0]);
+	h[1] = siphash(buf, len, &ovs_fp_keys[1]);
+	memcpy(fp, h, OVS_KEY_FP_SIZE);
+	memzero_explicit(buf, sizeof(buf));
+}
+
 static int ovs_key_check_len(u16 alg, const struct ovs_key_dir *dir,
 			     struct netlink_ext_ack *extack)
 {
@@ -119,7 +170,11 @@ static int ovs_key_check_len(u16 alg, const struct ovs_key_dir *dir,
 		NL_SET_ERR_MSG_MOD(extack, "ChaCha20-Poly1305 key must be 32 bytes");
 		return -EINVAL;
 	case OVPN_SC_CIPHER_ALG_NONE:
-		return 0;
+		if (allow_cipher_none)
+			return 0;
+		NL_SET_ERR_MSG_MOD(extack,
+				   "cipher none is disabled (module parameter allow_cipher_none)");
+		return -EOPNOTSUPP;
 	}
 
 	NL_SET_ERR_MSG_MOD(extack, "unknown cipher algorithm");
@@ -169,6 +224,16 @@ struct ovs_key *ovs_key_new(u16 alg, u8 key_id, const struct ovs_key_dir *enc,
 	if (!name)
 		return key;
 
+	ovs_key_fingerprint(alg, enc, key->fp.enc);
+	ovs_key_fingerprint(alg, dec, key->fp.dec);
+	/* both ends would send under one key and nonce sequence */
+	if (!crypto_memneq(key->fp.enc, key->fp.dec, OVS_KEY_FP_SIZE)) {
+		NL_SET_ERR_MSG_MOD(extack,
+				   "encrypt and decrypt key material are the same");
+		ret = -EINVAL;
+		goto err;
+	}
+
 	key->encrypt = ovs_aead_new(name, enc, extack);
 	if (IS_ERR(key->encrypt)) {
 		ret = PTR_ERR(key->encrypt);
@@ -195,64 +260,176 @@ err:
 
 void ovs_crypto_state_init(struct ovs_crypto_state *cs)
 {
-	RCU_INIT_POINTER(cs->slots[0], NULL);
-	RCU_INIT_POINTER(cs->slots[1], NULL);
+	RCU_INIT_POINTER(cs->slots, NULL);
 	spin_lock_init(&cs->lock);
+	cs->history_len = 0;
+	cs->history_next = 0;
 }
 
+static void ovs_key_slots_put_keys(struct ovs_key_slots *ks)
+{
+	int i;
+
+	for (i = 0; i < OVS_NSLOTS; i++)
+		ovs_key_put(ks->key[i]);
+}
+
+static void ovs_key_slots_free_rcu(struct rcu_head *rcu)
+{
+	struct ovs_key_slots *ks = container_of(rcu, struct ovs_key_slots, rcu);
+
+	ovs_key_slots_put_keys(ks);
+	kfree(ks);
+}
+
+/* the peer is gone (after a grace period): no reader is left */
 void ovs_crypto_state_release(struct ovs_crypto_state *cs)
 {
-	ovs_crypto_del(cs, OVPN_SC_KEY_SLOT_PRIMARY);
-	ovs_crypto_del(cs, OVPN_SC_KEY_SLOT_SECONDARY);
+	struct ovs_key_slots *ks = rcu_dereference_protected(cs->slots, true);
+
+	RCU_INIT_POINTER(cs->slots, NULL);
+	if (ks) {
+		ovs_key_slots_put_keys(ks);
+		kfree(ks);
+	}
 }
 
-/* install @key (reference passed in) into @slot, dropping the old one */
-void ovs_crypto_install(struct ovs_crypto_state *cs, unsigned int slot,
-			struct ovs_key *key)
+/* @fp equals either direction of @old (one end's TX is the other's RX) */
+static bool ovs_key_fp_seen(const struct ovs_key_fp *old, const u8 *fp)
 {
-	struct ovs_key *old;
-
-	spin_lock_bh(&cs->lock);
-	old = rcu_replace_pointer(cs->slots[slot], key,
-				  lockdep_is_held(&cs->lock));
-	spin_unlock_bh(&cs->lock);
-
-	ovs_key_put(old);
+	return !crypto_memneq(old->enc, fp, OVS_KEY_FP_SIZE) ||
+	       !crypto_memneq(old->dec, fp, OVS_KEY_FP_SIZE);
 }
 
-void ovs_crypto_swap(struct ovs_crypto_state *cs)
+/*
+ * Under cs->lock: is @key's material new to this peer?  Refused when either
+ * direction equals either direction of a key this peer holds or held among
+ * its last OVS_KEY_HISTORY keys: a new key object starts its TX packet-id at
+ * 1 and its replay window empty, so the same material again would repeat
+ * (key, nonce) pairs and accept old packets again.  A fresh key is recorded.
+ * Cipher none has no material (and no confidentiality) and is not checked.
+ */
+static bool ovs_key_fresh(struct ovs_crypto_state *cs, const struct ovs_key *key,
+			  struct netlink_ext_ack *extack)
 {
-	struct ovs_key *p, *s;
+	static const struct ovs_key_fp zero_fp;
+	unsigned int i;
+
+	lockdep_assert_held(&cs->lock);
+	if (!crypto_memneq(&key->fp, &zero_fp, sizeof(zero_fp)))
+		return true;
+
+	for (i = 0; i < cs->history_len; i++) {
+		if (ovs_key_fp_seen(&cs->history[i], key->fp.enc) ||
+		    ovs_key_fp_seen(&cs->history[i], key->fp.dec)) {
+			NL_SET_ERR_MSG_MOD(extack,
+					   "key material already used with this peer: a key must be fresh (its packet-ids would repeat)");
+			return false;
+		}
+	}
+	cs->history[cs->history_next] = key->fp;
+	cs->history_next = (cs->history_next + 1) % OVS_KEY_HISTORY;
+	if (cs->history_len < OVS_KEY_HISTORY)
+		cs->history_len++;
+	return true;
+}
+
+/*
+ * Publish a new pair in one pointer store: @key (reference passed in,
+ * NULL deletes) in @slot, or both slots exchanged when @swap.  Returns
+ * -ENOENT when deleting an empty slot.
+ */
+static int ovs_crypto_update(struct ovs_crypto_state *cs, unsigned int slot,
+			     struct ovs_key *key, bool swap,
+			     struct netlink_ext_ack *fresh)
+{
+	struct ovs_key_slots *old, *new;
+	int i, ret = 0;
+
+	new = kzalloc(sizeof(*new), GFP_KERNEL);
+	if (!new)
+		return -ENOMEM;
 
 	spin_lock_bh(&cs->lock);
-	p = rcu_dereference_protected(cs->slots[0], lockdep_is_held(&cs->lock));
-	s = rcu_dereference_protected(cs->slots[1], lockdep_is_held(&cs->lock));
-	rcu_assign_pointer(cs->slots[0], s);
-	rcu_assign_pointer(cs->slots[1], p);
+	if (fresh && key && !ovs_key_fresh(cs, key, fresh)) {
+		spin_unlock_bh(&cs->lock);
+		kfree(new);
+		return -EEXIST;
+	}
+	old = rcu_dereference_protected(cs->slots, lockdep_is_held(&cs->lock));
+	for (i = 0; i < OVS_NSLOTS && old; i++) {
+		new->key[i] = old->key[swap ? OVS_NSLOTS - 1 - i : i];
+		/* the old pair keeps its own reference until it is freed */
+		if (new->key[i] && (swap || i != slot))
+			kref_get(&new->key[i]->refcount);
+	}
+	if (!swap) {
+		if (!key && !new->key[slot])
+			ret = -ENOENT;
+		new->key[slot] = key;
+	}
+	if (!ret)
+		rcu_assign_pointer(cs->slots, new);
 	spin_unlock_bh(&cs->lock);
+
+	if (ret) {
+		ovs_key_slots_put_keys(new);
+		kfree(new);
+		return ret;
+	}
+	if (old)
+		call_rcu(&old->rcu, ovs_key_slots_free_rcu);
+	return 0;
+}
+
+/* install @key (reference passed in, put on error) into @slot */
+int ovs_crypto_install(struct ovs_crypto_state *cs, unsigned int slot,
+		       struct ovs_key *key)
+{
+	int ret = ovs_crypto_update(cs, slot, key, false, NULL);
+
+	if (ret)
+		ovs_key_put(key);
+	return ret;
+}
+
+/*
+ * Like ovs_crypto_install(), for a key userspace just handed in: refused
+ * (-EEXIST, extack set) unless its material is fresh to this peer
+ * (ovs_key_fresh()).  The reference is consumed in every case.
+ */
+int ovs_crypto_install_fresh(struct ovs_crypto_state *cs, unsigned int slot,
+			     struct ovs_key *key, struct netlink_ext_ack *extack)
+{
+	int ret = ovs_crypto_update(cs, slot, key, false, extack);
+
+	if (ret)
+		ovs_key_put(key);
+	return ret;
+}
+
+/* primary <-> secondary, as one atomic exchange for the packet path */
+int ovs_crypto_swap(struct ovs_crypto_state *cs)
+{
+	return ovs_crypto_update(cs, 0, NULL, true, NULL);
 }
 
 int ovs_crypto_del(struct ovs_crypto_state *cs, unsigned int slot)
 {
-	struct ovs_key *old;
-
-	spin_lock_bh(&cs->lock);
-	old = rcu_replace_pointer(cs->slots[slot], NULL,
-				  lockdep_is_held(&cs->lock));
-	spin_unlock_bh(&cs->lock);
-
-	if (!old)
-		return -ENOENT;
-	ovs_key_put(old);
-	return 0;
+	return ovs_crypto_update(cs, slot, NULL, false, NULL);
 }
 
-struct ovs_key *ovs_crypto_tx_key(struct ovs_crypto_state *cs)
+/* the key in @slot with a reference, or NULL */
+static struct ovs_key *ovs_crypto_get(struct ovs_crypto_state *cs,
+				      unsigned int slot)
 {
-	struct ovs_key *key;
+	struct ovs_key_slots *ks;
+	struct ovs_key *key = NULL;
 
 	rcu_read_lock();
-	key = rcu_dereference(cs->slots[OVPN_SC_KEY_SLOT_PRIMARY]);
+	ks = rcu_dereference(cs->slots);
+	if (ks)
+		key = ks->key[slot];
 	if (key && !kref_get_unless_zero(&key->refcount))
 		key = NULL;
 	rcu_read_unlock();
@@ -260,14 +437,21 @@ struct ovs_key *ovs_crypto_tx_key(struct ovs_crypto_state *cs)
 	return key;
 }
 
+struct ovs_key *ovs_crypto_tx_key(struct ovs_crypto_state *cs)
+{
+	return ovs_crypto_get(cs, OVPN_SC_KEY_SLOT_PRIMARY);
+}
+
 struct ovs_key *ovs_crypto_rx_key(struct ovs_crypto_state *cs, u8 key_id)
 {
+	struct ovs_key_slots *ks;
 	struct ovs_key *key = NULL;
 	int i;
 
 	rcu_read_lock();
-	for (i = 0; i < OVS_NSLOTS; i++) {
-		key = rcu_dereference(cs->slots[i]);
+	ks = rcu_dereference(cs->slots);
+	for (i = 0; ks && i < OVS_NSLOTS; i++) {
+		key = ks->key[i];
 		if (key && key->key_id == key_id &&
 		    kref_get_unless_zero(&key->refcount))
 			break;
@@ -281,15 +465,13 @@ struct ovs_key *ovs_crypto_rx_key(struct ovs_crypto_state *cs, u8 key_id)
 /* key-id in @slot, or -1 when empty */
 int ovs_crypto_slot_key_id(struct ovs_crypto_state *cs, unsigned int slot)
 {
-	struct ovs_key *key;
+	struct ovs_key *key = ovs_crypto_get(cs, slot);
 	int id = -1;
 
-	rcu_read_lock();
-	key = rcu_dereference(cs->slots[slot]);
-	if (key)
+	if (key) {
 		id = key->key_id;
-	rcu_read_unlock();
-
+		ovs_key_put(key);
+	}
 	return id;
 }
 

@@ -21,6 +21,9 @@
 #include "proto.h"
 
 #define OVS_NSLOTS	2
+/* fingerprints of the keys a peer held, to refuse the same material again */
+#define OVS_KEY_HISTORY	16
+#define OVS_KEY_FP_SIZE	16
 
 /* a transport address, IPv4 or IPv6 */
 union ovs_sockaddr {
@@ -35,6 +38,12 @@ struct ovs_key_dir {
 	const u8 *nonce_tail;
 };
 
+/* keyed hashes (per boot) of a key's two directions; raw material is not kept */
+struct ovs_key_fp {
+	u8 enc[OVS_KEY_FP_SIZE];
+	u8 dec[OVS_KEY_FP_SIZE];
+};
+
 /**
  * struct ovs_key - one negotiated key (both directions)
  * @refcount: slots and in-flight packets
@@ -47,6 +56,7 @@ struct ovs_key_dir {
  * @nonce_tail_recv: nonce tail of RX
  * @pid_xmit: TX packet-id counter
  * @pid_recv: RX replay window
+ * @fp: fingerprints of the material (not set for cipher none)
  * @free_work: frees the transforms in process context after a grace period
  */
 struct ovs_key {
@@ -60,12 +70,35 @@ struct ovs_key {
 	u8 nonce_tail_recv[OVS_NONCE_TAIL_SIZE];
 	struct ovs_pktid_xmit pid_xmit;
 	struct ovs_pktid_recv pid_recv;
+	struct ovs_key_fp fp;
 	struct rcu_work free_work;
 };
 
+/*
+ * Both slots, published together: a reader loads one pointer and sees
+ * the pair before or after a change, never half of a swap.  Immutable
+ * once published; holds a reference on each key.
+ */
+struct ovs_key_slots {
+	struct ovs_key *key[OVS_NSLOTS];
+	struct rcu_head rcu;
+};
+
+/**
+ * struct ovs_crypto_state - a peer's key slots
+ * @slots: primary (TX+RX) and secondary (RX), one RCU-published pair
+ * @lock: writers of @slots and @history
+ * @history: fingerprints of the last OVS_KEY_HISTORY keys installed through
+ *	ovs_crypto_install_fresh(), a ring
+ * @history_len: valid entries in @history
+ * @history_next: next entry of @history to overwrite
+ */
 struct ovs_crypto_state {
-	struct ovs_key __rcu *slots[OVS_NSLOTS];
-	spinlock_t lock;	/* writers of @slots */
+	struct ovs_key_slots __rcu *slots;
+	spinlock_t lock;	/* writers of @slots and @history */
+	struct ovs_key_fp history[OVS_KEY_HISTORY];
+	unsigned int history_len;
+	unsigned int history_next;
 };
 
 struct ovs_peer;
@@ -102,9 +135,6 @@ struct ovs_cctx {
 	struct scatterlist sg[];
 };
 
-int ovs_crypto_init(void);
-void ovs_crypto_exit(void);
-
 struct ovs_key *ovs_key_new(u16 alg, u8 key_id, const struct ovs_key_dir *enc,
 			    const struct ovs_key_dir *dec,
 			    struct netlink_ext_ack *extack);
@@ -112,9 +142,11 @@ void ovs_key_put(struct ovs_key *key);
 
 void ovs_crypto_state_init(struct ovs_crypto_state *cs);
 void ovs_crypto_state_release(struct ovs_crypto_state *cs);
-void ovs_crypto_install(struct ovs_crypto_state *cs, unsigned int slot,
-			struct ovs_key *key);
-void ovs_crypto_swap(struct ovs_crypto_state *cs);
+int ovs_crypto_install(struct ovs_crypto_state *cs, unsigned int slot,
+		       struct ovs_key *key);
+int ovs_crypto_install_fresh(struct ovs_crypto_state *cs, unsigned int slot,
+			     struct ovs_key *key, struct netlink_ext_ack *extack);
+int ovs_crypto_swap(struct ovs_crypto_state *cs);
 int ovs_crypto_del(struct ovs_crypto_state *cs, unsigned int slot);
 struct ovs_key *ovs_crypto_tx_key(struct ovs_crypto_state *cs);
 struct ovs_key *ovs_crypto_rx_key(struct ovs_crypto_state *cs, u8 key_id);

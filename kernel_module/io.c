@@ -92,14 +92,26 @@ void ovs_decrypt_done(struct ovs_cctx *ctx, int err)
 		goto drop;
 	}
 
-	/* authenticated: now the packet-id may move the window */
-	if (unlikely(ovs_pktid_recv_check(&key->pid_recv, ctx->pktid))) {
-		reason = OVPN_SC_DROP_REASON_REPLAY;
+	if (likely(key->decrypt)) {
+		/* authenticated: now the packet-id may move the window */
+		if (unlikely(ovs_pktid_recv_check(&key->pid_recv, ctx->pktid))) {
+			reason = OVPN_SC_DROP_REASON_REPLAY;
+			goto drop;
+		}
+	} else if (unlikely(!ovs_peer_at(peer, &ctx->src))) {
+		/* cipher none (tests only) authenticates nothing: its ids
+		 * never move the window (one forged 0xffffffff would block
+		 * the peer) and only the peer's own address is accepted
+		 */
+		reason = OVPN_SC_DROP_REASON_AUTH;
 		goto drop;
 	}
 
+	/* link bytes: the OpenVPN packet, as on TX; only once authentic */
+	ovs_stats_peer_add(peer, OVS_CTR_LINK_RX_BYTES, skb->len);
 	WRITE_ONCE(peer->last_recv, jiffies);
-	ovs_peer_float(peer, &ctx->src, &ctx->dst);
+	if (likely(key->decrypt))
+		ovs_peer_float(peer, &ctx->src, &ctx->dst);
 
 	__skb_pull(skb, ctx->payload_off);
 	len = skb->len;
@@ -177,13 +189,12 @@ int ovs_udp_encap_recv(struct sock *sk, struct sk_buff *skb)
 
 	byte0 = skb->data[off];
 	op = ovs_opcode(byte0);
-	if (op == OVS_OP_DATA_V2) {
+	if (op == OVS_OP_DATA_V2)
 		hdr_len = OVS_V2_HDR_SIZE;
-	} else if (op == OVS_OP_DATA_V1) {
+	else if (op == OVS_OP_DATA_V1)
 		hdr_len = OVS_V1_HDR_SIZE;
-	} else {
+	else
 		goto not_data;
-	}
 
 	if (unlikely(!pskb_may_pull(skb, off + hdr_len + OVS_PKTID_SIZE))) {
 		reason = OVPN_SC_DROP_REASON_BAD_HEADER;
@@ -225,8 +236,6 @@ int ovs_udp_encap_recv(struct sock *sk, struct sk_buff *skb)
 	/* transport addresses, for float, before the headers go */
 	ovs_skb_addrs(skb, &src, &dst);
 	__skb_pull(skb, off);
-	/* link bytes: the OpenVPN packet, as on TX */
-	ovs_stats_peer_add(peer, OVS_CTR_LINK_RX_BYTES, skb->len);
 
 	ret = ovs_decrypt(peer, key, skb, hdr_len, &src, &dst, &ctx);
 	if (unlikely(!ctx)) {
@@ -276,6 +285,7 @@ void ovs_encrypt_done(struct ovs_cctx *ctx, int err)
 	} else {
 		ovs_stats_peer_add(peer, OVS_CTR_VPN_TX_BYTES,
 				   skb->len - ctx->payload_off);
+		/* the link's TX counters (ip -s link): iptunnel_xmit_stats() */
 		ovs_udp_send(peer, skb);
 	}
 

@@ -6,7 +6,9 @@
  * net_device operations.
  */
 
+#include <linux/capability.h>
 #include <linux/if_arp.h>
+#include <linux/inetdevice.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/module.h>
@@ -16,6 +18,8 @@
 #include <net/genetlink.h>
 #include <net/gro_cells.h>
 #include <net/ip.h>
+#include <net/net_namespace.h>
+#include <net/netns/generic.h>
 #include <net/rtnetlink.h>
 #include <uapi/linux/ovpn_shortcut.h>
 
@@ -32,6 +36,16 @@
 			 OVS_MAX_HDR)
 
 struct workqueue_struct *ovs_wq;
+
+/* every device, for the netns exit (RTNL) */
+static LIST_HEAD(ovs_devs);
+
+/* per netns: the device-owned sockets living in it */
+struct ovs_net {
+	atomic_t sockets;
+};
+
+static unsigned int ovs_net_id __read_mostly;
 
 static const struct net_device_ops ovs_netdev_ops;
 
@@ -59,7 +73,7 @@ static int ovs_ndo_init(struct net_device *dev)
 	if (ret)
 		goto err_stats;
 
-	queue_delayed_work(ovs_wq, &ovs->keepalive_work, HZ);
+	/* keepalive work: armed by the first peer given a keepalive */
 	return 0;
 
 err_stats:
@@ -82,8 +96,9 @@ static void ovs_ndo_uninit(struct net_device *dev)
 	mutex_unlock(&ovs->sock_mutex);
 
 	cancel_delayed_work_sync(&ovs->keepalive_work);
-	ovs_peer_del_all(ovs, OVPN_SC_DEL_PEER_REASON_TEARDOWN);
+	ovs_peer_del_all(ovs, NULL, OVPN_SC_DEL_PEER_REASON_TEARDOWN);
 	ovs_sock_unlisten(ovs);
+	list_del_init(&ovs->node);
 }
 
 /* when the last reference is gone: nothing can reach the device anymore */
@@ -98,8 +113,12 @@ static void ovs_dev_free(struct net_device *dev)
 
 static int ovs_ndo_open(struct net_device *dev)
 {
+	struct ovs_dev *ovs = netdev_priv(dev);
+
 	netif_tx_start_all_queues(dev);
-	netif_carrier_on(dev);
+	/* P2P: the carrier follows the peer (peer.c) */
+	if (ovs->mode == OVPN_SC_MODE_MP || rcu_access_pointer(ovs->p2p_peer))
+		netif_carrier_on(dev);
 	return 0;
 }
 
@@ -166,6 +185,7 @@ static void ovs_setup(struct net_device *dev)
 	hash_init(ovs->by_vip6);
 	ovs_lpm_init(ovs);
 	INIT_DELAYED_WORK(&ovs->keepalive_work, ovs_keepalive_work);
+	INIT_LIST_HEAD(&ovs->node);
 
 	dev->netdev_ops = &ovs_netdev_ops;
 	ovs_compat_tstats_setup(dev);
@@ -203,16 +223,45 @@ static int ovs_newlink(struct net *src_net, struct net_device *dev,
 	u16 port = 0;
 	int ret;
 
+	/* rtnetlink let root of the netns's user namespace through; as for
+	 * the generic netlink commands, only the initial one may create
+	 * (we run in the requester's context)
+	 */
+	if (!capable(CAP_NET_ADMIN)) {
+		NL_SET_ERR_MSG_MOD(extack, "needs CAP_NET_ADMIN in the initial user namespace");
+		return -EPERM;
+	}
+
 	ovs->mode = OVPN_SC_MODE_P2P;
 	if (data && data[IFLA_OVPN_SC_MODE])
 		ovs->mode = nla_get_u8(data[IFLA_OVPN_SC_MODE]);
 	if (data && data[IFLA_OVPN_SC_LISTEN_PORT])
 		port = nla_get_u16(data[IFLA_OVPN_SC_LISTEN_PORT]);
 
+	if (ovs->mode == OVPN_SC_MODE_P2P)
+		netif_carrier_off(dev);
+
 	ret = register_netdevice(dev);
 	if (ret) {
 		NL_SET_ERR_MSG_MOD(extack, "cannot register the device");
 		return ret;
+	}
+	list_add(&ovs->node, &ovs_devs);
+
+	if (ovs->mode == OVPN_SC_MODE_MP) {
+		struct in_device *in_dev = __in_dev_get_rtnl(dev);
+
+		/*
+		 * Clients of an MP device talk to each other through it: the
+		 * packet leaves by the device it came in on, and IPv4 would
+		 * send the sender an ICMP redirect to a neighbour it cannot
+		 * reach.  The effective value ORs in "all", so clear that too
+		 * (as upstream ovpn does).
+		 */
+		if (in_dev) {
+			IN_DEV_CONF_SET(in_dev, SEND_REDIRECTS, false);
+			IPV4_DEVCONF_ALL(dev_net(dev), SEND_REDIRECTS) = false;
+		}
 	}
 
 	if (port) {
@@ -269,6 +318,46 @@ static struct rtnl_link_ops ovs_link_ops __read_mostly = {
 	.fill_info	= ovs_fill_info,
 };
 
+atomic_t *ovs_net_socket_hold(struct net *net)
+{
+	struct ovs_net *on = net_generic(net, ovs_net_id);
+
+	atomic_inc(&on->sockets);
+	return &on->sockets;
+}
+
+void ovs_net_socket_released(atomic_t *count)
+{
+	if (atomic_dec_and_test(count))
+		wake_up_var(count);
+}
+
+/*
+ * A netns is being deleted.  Kernel sockets hold no reference on their
+ * netns, and a device may have been moved away from the one its owned
+ * socket was created in: close every owned socket living in @net and
+ * wait until each is released (peers in flight let go first), before
+ * the netns can be freed.  Done as WireGuard does, before the exit.
+ */
+static void __net_exit ovs_net_pre_exit(struct net *net)
+{
+	struct ovs_net *on = net_generic(net, ovs_net_id);
+	struct ovs_dev *ovs;
+
+	rtnl_lock();
+	list_for_each_entry(ovs, &ovs_devs, node)
+		ovs_sock_unlisten_net(ovs, net);
+	rtnl_unlock();
+
+	wait_var_event(&on->sockets, !atomic_read(&on->sockets));
+}
+
+static struct pernet_operations ovs_net_ops = {
+	.pre_exit = ovs_net_pre_exit,
+	.id = &ovs_net_id,
+	.size = sizeof(struct ovs_net),
+};
+
 static void ovs_drain(void)
 {
 	/* rcu_work items queue their work after a grace period, and freeing a
@@ -288,10 +377,14 @@ static int __init ovs_init(void)
 	if (!ovs_wq)
 		return -ENOMEM;
 
+	ret = register_pernet_device(&ovs_net_ops);
+	if (ret)
+		goto err_wq;
+
 	ret = rtnl_link_register(&ovs_link_ops);
 	if (ret) {
 		pr_err("ovpn_shortcut: cannot register link kind: %d\n", ret);
-		goto err_wq;
+		goto err_pernet;
 	}
 
 	ret = ovs_nl_register();
@@ -305,6 +398,8 @@ static int __init ovs_init(void)
 
 err_link:
 	rtnl_link_unregister(&ovs_link_ops);
+err_pernet:
+	unregister_pernet_device(&ovs_net_ops);
 err_wq:
 	destroy_workqueue(ovs_wq);
 	return ret;
@@ -313,7 +408,9 @@ err_wq:
 static void __exit ovs_exit(void)
 {
 	ovs_nl_unregister();
+	/* deletes every device: no pre_exit work left for live netns */
 	rtnl_link_unregister(&ovs_link_ops);
+	unregister_pernet_device(&ovs_net_ops);
 	ovs_drain();
 	destroy_workqueue(ovs_wq);
 	pr_info("ovpn_shortcut: unloaded\n");

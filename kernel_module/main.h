@@ -53,6 +53,7 @@ struct ovs_lpm {
  * @dead: set (under @lock) when the device is torn down: no new peers
  * @sock_mutex: serialises attaching and detaching @sock
  * @owned_sock: the device-owned socket (static mode), reference held
+ * @node: in the list of every device (RTNL)
  */
 struct ovs_dev {
 	struct net_device *dev;
@@ -73,10 +74,13 @@ struct ovs_dev {
 	bool dead;
 	struct mutex sock_mutex;	/* attach/detach of sock */
 	struct ovs_sock *owned_sock;
+	struct list_head node;
 };
 
 extern struct workqueue_struct *ovs_wq;
 
 bool ovs_dev_is_ovs(const struct net_device *dev);
+atomic_t *ovs_net_socket_hold(struct net *net);
+void ovs_net_socket_released(atomic_t *count);
 
 #endif /* _OVPN_SC_MAIN_H_ */

@@ -28,8 +28,15 @@ enum ovs_nl_mcgrps {
 	OVS_NL_MCGRP_PEERS,
 };
 
+/*
+ * Notifications carry peer-ids and client addresses: only CAP_NET_ADMIN
+ * may listen (compat.h refuses to build where the flag is missing).
+ */
 static const struct genl_multicast_group ovs_nl_mcgrps[] = {
-	[OVS_NL_MCGRP_PEERS] = { .name = OVPN_SC_MCGRP_PEERS_NAME },
+	[OVS_NL_MCGRP_PEERS] = {
+		.name = OVPN_SC_MCGRP_PEERS_NAME,
+		.flags = GENL_MCAST_CAP_NET_ADMIN,
+	},
 };
 
 #define OVS_NL_MISSING(extack, nest, type, msg) ({		\
@@ -177,7 +184,7 @@ static int ovs_nl_new_peer_doit(struct sk_buff *skb, struct genl_info *info)
 
 	if (rcu_access_pointer(peer->bind) &&
 	    rcu_dereference_protected(peer->bind, true)->remote.family == AF_INET6 &&
-	    sock->sock->sk->sk_family != AF_INET6) {
+	    sock->sk->sk_family != AF_INET6) {
 		NL_SET_ERR_MSG_ATTR(extack, sa_attr,
 				    "IPv6 remote needs an IPv6 socket");
 		ret = -EAFNOSUPPORT;
@@ -374,9 +381,12 @@ static int ovs_nl_new_key_doit(struct sk_buff *skb, struct genl_info *info)
 	if (IS_ERR(key)) {
 		ret = PTR_ERR(key);
 	} else {
-		ovs_crypto_install(&peer->crypto, slot, key);
-		netdev_dbg(ovs->dev, "peer %u: key-id %u in slot %u\n",
-			   peer->id, key_id, slot);
+		/* consumes the reference, also on error (extack set) */
+		ret = ovs_crypto_install_fresh(&peer->crypto, slot, key,
+					       info->extack);
+		if (!ret)
+			netdev_dbg(ovs->dev, "peer %u: key-id %u in slot %u\n",
+				   peer->id, key_id, slot);
 	}
 	ovs_peer_put(peer);
 out:
@@ -408,7 +418,9 @@ static int ovs_nl_swap_keys_doit(struct sk_buff *skb, struct genl_info *info)
 		goto out;
 	}
 
-	ovs_crypto_swap(&peer->crypto);
+	ret = ovs_crypto_swap(&peer->crypto);
+	if (ret)
+		NL_SET_ERR_MSG_MOD(info->extack, "out of memory");
 	ovs_peer_put(peer);
 out:
 	dev_put(ovs->dev);
@@ -471,27 +483,59 @@ static int ovs_nl_put_drops(struct sk_buff *skb, int type, const u64 *drops)
 	return 0;
 }
 
-static int ovs_nl_put_iroutes(struct sk_buff *skb, struct ovs_peer *peer)
+/* size of one iroute in a reply */
+#define OVS_NL_IROUTE_SIZE \
+	nla_total_size(nla_total_size(sizeof(struct in6_addr)) + nla_total_size(1))
+
+/*
+ * The peer's iroutes from the @skip-th on; returns how many were put and
+ * sets *@more when the message is full before the last one.
+ */
+static int ovs_nl_put_iroutes(struct sk_buff *skb, struct ovs_peer *peer,
+			      long skip, bool *more)
 {
 	struct ovs_dev *ovs = peer->ovs;
 	struct ovs_iroute *ir;
 	struct nlattr *nest;
-	int ret = 0;
+	long i = 0;
+	int n = 0;
 
+	*more = false;
 	spin_lock_bh(&ovs->lock);
 	list_for_each_entry(ir, &peer->iroutes, peer_node) {
+		if (i++ < skip)
+			continue;
 		nest = nla_nest_start(skb, OVPN_SC_GET_PEER_RESP_ATTR_IROUTE);
-		if (!nest ||
-		    nla_put(skb, OVPN_SC_IROUTE_ATTR_PREFIX,
+		if (!nest) {
+			*more = true;
+			break;
+		}
+		if (nla_put(skb, OVPN_SC_IROUTE_ATTR_PREFIX,
 			    ir->family == AF_INET ? 4 : 16, &ir->prefix) ||
 		    nla_put_u8(skb, OVPN_SC_IROUTE_ATTR_PREFIX_LEN, ir->plen)) {
-			ret = -EMSGSIZE;
+			nla_nest_cancel(skb, nest);
+			*more = true;
 			break;
 		}
 		nla_nest_end(skb, nest);
+		n++;
 	}
 	spin_unlock_bh(&ovs->lock);
-	return ret;
+	return n;
+}
+
+/* room for a GET_PEER reply of @peer with all its iroutes */
+static size_t ovs_nl_peer_size(struct ovs_peer *peer)
+{
+	struct ovs_dev *ovs = peer->ovs;
+	struct ovs_iroute *ir;
+	size_t n = 0;
+
+	spin_lock_bh(&ovs->lock);
+	list_for_each_entry(ir, &peer->iroutes, peer_node)
+		n++;
+	spin_unlock_bh(&ovs->lock);
+	return NLMSG_GOODSIZE + n * OVS_NL_IROUTE_SIZE;
 }
 
 static int ovs_nl_put_bind(struct sk_buff *skb, struct ovs_peer *peer)
@@ -516,32 +560,18 @@ static int ovs_nl_put_bind(struct sk_buff *skb, struct ovs_peer *peer)
 	return ret ? -EMSGSIZE : 0;
 }
 
-static int ovs_nl_fill_peer(struct sk_buff *skb, struct ovs_peer *peer,
-			    u32 portid, u32 seq, int flags)
+/* every attribute of a GET_PEER reply but the iroutes */
+static int ovs_nl_put_peer(struct sk_buff *skb, struct ovs_peer *peer)
 {
 	struct ovs_peer_stats *st = &peer->stats;
 	u64 drops[OVS_NDROPS], ctr[OVS_NCTRS];
-	struct nlattr *nest;
 	struct ovs_key *key;
-	void *hdr;
 	int i, id;
 
 	for (i = 0; i < OVS_NCTRS; i++)
 		ctr[i] = atomic64_read(&st->ctr[i]);
 	for (i = 0; i < OVS_NDROPS; i++)
 		drops[i] = atomic64_read(&st->drops[i]);
-
-	hdr = genlmsg_put(skb, portid, seq, &ovs_nl_family, flags,
-			  OVPN_SC_CMD_GET_PEER);
-	if (!hdr)
-		return -EMSGSIZE;
-
-	if (nla_put_u32(skb, OVPN_SC_ATTR_IFINDEX, peer->ovs->dev->ifindex))
-		goto err;
-
-	nest = nla_nest_start(skb, OVPN_SC_ATTR_GET_PEER);
-	if (!nest)
-		goto err;
 
 	if (nla_put_u32(skb, OVPN_SC_GET_PEER_RESP_ATTR_PEER_ID, peer->id) ||
 	    (peer->vip4 &&
@@ -550,7 +580,7 @@ static int ovs_nl_fill_peer(struct sk_buff *skb, struct ovs_peer *peer,
 	     nla_put_in6_addr(skb, OVPN_SC_GET_PEER_RESP_ATTR_IPV6, &peer->vip6)) ||
 	    ovs_nl_put_bind(skb, peer) ||
 	    nla_put_be16(skb, OVPN_SC_GET_PEER_RESP_ATTR_LOCAL_PORT,
-			 inet_sk(peer->sock->sock->sk)->inet_sport) ||
+			 inet_sk(peer->sock->sk)->inet_sport) ||
 	    nla_put_u32(skb, OVPN_SC_GET_PEER_RESP_ATTR_KEEPALIVE_INTERVAL,
 			READ_ONCE(peer->keepalive_interval)) ||
 	    nla_put_u32(skb, OVPN_SC_GET_PEER_RESP_ATTR_KEEPALIVE_TIMEOUT,
@@ -607,12 +637,55 @@ static int ovs_nl_fill_peer(struct sk_buff *skb, struct ovs_peer *peer,
 	if (id >= 0 &&
 	    nla_put_u8(skb, OVPN_SC_GET_PEER_RESP_ATTR_SECONDARY_KEY_ID, id))
 		goto err;
-	if (ovs_nl_put_iroutes(skb, peer))
+	return 0;
+err:
+	return -EMSGSIZE;
+}
+
+/*
+ * One GET_PEER message.  *@ir_done iroutes of @peer were sent already:
+ * when 0, the message has every attribute, else it continues the previous
+ * one (peer-id and iroutes only).  Returns 0 when the peer is complete,
+ * -EAGAIN when the message is full and continues in the next one
+ * (*@ir_done updated), -EMSGSIZE when nothing was added.
+ */
+static int ovs_nl_fill_peer(struct sk_buff *skb, struct ovs_peer *peer,
+			    u32 portid, u32 seq, int flags, long *ir_done)
+{
+	struct nlattr *nest;
+	bool more;
+	void *hdr;
+	int n;
+
+	hdr = genlmsg_put(skb, portid, seq, &ovs_nl_family, flags,
+			  OVPN_SC_CMD_GET_PEER);
+	if (!hdr)
+		return -EMSGSIZE;
+
+	if (nla_put_u32(skb, OVPN_SC_ATTR_IFINDEX, peer->ovs->dev->ifindex))
+		goto err;
+
+	nest = nla_nest_start(skb, OVPN_SC_ATTR_GET_PEER);
+	if (!nest)
+		goto err;
+
+	if (*ir_done ? nla_put_u32(skb, OVPN_SC_GET_PEER_RESP_ATTR_PEER_ID, peer->id) :
+		       ovs_nl_put_peer(skb, peer))
+		goto err;
+
+	n = ovs_nl_put_iroutes(skb, peer, *ir_done, &more);
+	/* no iroute fits behind what the skb holds: all in the next one */
+	if (more && !n)
 		goto err;
 
 	nla_nest_end(skb, nest);
 	genlmsg_end(skb, hdr);
-	return 0;
+	if (!more) {
+		*ir_done = 0;
+		return 0;
+	}
+	*ir_done += n;
+	return -EAGAIN;
 err:
 	genlmsg_cancel(skb, hdr);
 	return -EMSGSIZE;
@@ -625,7 +698,8 @@ static int ovs_nl_get_peer_doit(struct sk_buff *skb, struct genl_info *info)
 	struct ovs_peer *peer;
 	struct sk_buff *msg;
 	struct ovs_dev *ovs;
-	int ret;
+	int ret, tries;
+	long ir_done;
 
 	ovs = ovs_nl_dev(genl_info_net(info), info->attrs, info->extack);
 	if (IS_ERR(ovs))
@@ -643,17 +717,24 @@ static int ovs_nl_get_peer_doit(struct sk_buff *skb, struct genl_info *info)
 		goto out;
 	}
 
-	msg = nlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
-	if (!msg) {
-		NL_SET_ERR_MSG_MOD(info->extack, "out of memory");
-		ret = -ENOMEM;
-		goto put;
+	/* sized for the iroutes: counted again if some came meanwhile */
+	for (tries = 0; tries < 3; tries++) {
+		msg = nlmsg_new(ovs_nl_peer_size(peer), GFP_KERNEL);
+		if (!msg) {
+			NL_SET_ERR_MSG_MOD(info->extack, "out of memory");
+			ret = -ENOMEM;
+			goto put;
+		}
+		ir_done = 0;
+		ret = ovs_nl_fill_peer(msg, peer, info->snd_portid,
+				       info->snd_seq, 0, &ir_done);
+		if (!ret)
+			break;
+		nlmsg_free(msg);
 	}
-
-	ret = ovs_nl_fill_peer(msg, peer, info->snd_portid, info->snd_seq, 0);
 	if (ret) {
 		NL_SET_ERR_MSG_MOD(info->extack, "reply too large");
-		nlmsg_free(msg);
+		ret = -EMSGSIZE;
 		goto put;
 	}
 	ret = genlmsg_reply(msg, info);
@@ -664,7 +745,10 @@ out:
 	return ret;
 }
 
-/* dump: cb->args[0] = number of peers already sent */
+/*
+ * dump: cb->args[0] = peers already sent, [1] = iroutes already sent of
+ * the next one (its reply did not fit one message), [2] = its peer-id
+ */
 static int ovs_nl_get_peer_dumpit(struct sk_buff *skb,
 				  struct netlink_callback *cb)
 {
@@ -681,10 +765,15 @@ static int ovs_nl_get_peer_dumpit(struct sk_buff *skb,
 	hash_for_each_rcu(ovs->by_id, bkt, peer, hn_id) {
 		if (sent++ < skip)
 			continue;
+		/* a continuation is for the same peer only */
+		if (cb->args[2] != peer->id)
+			cb->args[1] = 0;
+		cb->args[2] = peer->id;
 		if (!ovs_peer_hold(peer))
 			continue;
 		ret = ovs_nl_fill_peer(skb, peer, NETLINK_CB(cb->skb).portid,
-				       cb->nlh->nlmsg_seq, NLM_F_MULTI);
+				       cb->nlh->nlmsg_seq, NLM_F_MULTI,
+				       &cb->args[1]);
 		ovs_peer_put(peer);
 		if (ret) {
 			sent--;
@@ -695,8 +784,8 @@ static int ovs_nl_get_peer_dumpit(struct sk_buff *skb,
 
 	dev_put(ovs->dev);
 	cb->args[0] = sent;
-	/* stop when nothing fits any more or everything was sent */
-	if (ret && sent == skip)
+	/* a peer that fits in no message at all (cannot happen) ends it */
+	if (ret == -EMSGSIZE && !skb->len)
 		return ret;
 	return skb->len;
 }
@@ -811,13 +900,10 @@ static int ovs_nl_set_dev_doit(struct sk_buff *skb, struct genl_info *info)
 	if (tb[OVPN_SC_DEV_ATTR_LISTEN_FAMILY])
 		family = nla_get_u8(tb[OVPN_SC_DEV_ATTR_LISTEN_FAMILY]);
 
-	if (!port) {
+	if (!port)
 		ovs_sock_unlisten(ovs);
-	} else if (READ_ONCE(ovs->listen_port) == port) {
-		ret = 0;
-	} else {
+	else if (READ_ONCE(ovs->listen_port) != port)
 		ret = ovs_sock_listen(ovs, port, family, info->extack);
-	}
 out:
 	dev_put(ovs->dev);
 	return ret;
@@ -1012,71 +1098,76 @@ void ovs_nl_notify_key_exhausted(struct ovs_peer *peer, struct ovs_key *key)
 
 /* ---------------------------------------------------------------- family */
 
-/* commands known to OpenVPN 2.6 are parsed leniently, like ovpn-dco-v2 */
+/*
+ * Commands known to OpenVPN 2.6 are parsed leniently, like ovpn-dco-v2.
+ * Every command needs CAP_NET_ADMIN in the initial user namespace
+ * (GENL_ADMIN_PERM): the module autoloads, and root of a user namespace
+ * (any user, on Debian) must not drive it.
+ */
 #define OVS_NL_COMPAT	(GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP_STRICT)
 
 static const struct genl_ops ovs_nl_ops[] = {
 	{
 		.cmd = OVPN_SC_CMD_NEW_PEER,
 		.validate = OVS_NL_COMPAT,
-		.flags = GENL_UNS_ADMIN_PERM,
+		.flags = GENL_ADMIN_PERM,
 		.doit = ovs_nl_new_peer_doit,
 	},
 	{
 		.cmd = OVPN_SC_CMD_SET_PEER,
 		.validate = OVS_NL_COMPAT,
-		.flags = GENL_UNS_ADMIN_PERM,
+		.flags = GENL_ADMIN_PERM,
 		.doit = ovs_nl_set_peer_doit,
 	},
 	{
 		.cmd = OVPN_SC_CMD_DEL_PEER,
 		.validate = OVS_NL_COMPAT,
-		.flags = GENL_UNS_ADMIN_PERM,
+		.flags = GENL_ADMIN_PERM,
 		.doit = ovs_nl_del_peer_doit,
 	},
 	{
 		.cmd = OVPN_SC_CMD_NEW_KEY,
 		.validate = OVS_NL_COMPAT,
-		.flags = GENL_UNS_ADMIN_PERM,
+		.flags = GENL_ADMIN_PERM,
 		.doit = ovs_nl_new_key_doit,
 	},
 	{
 		.cmd = OVPN_SC_CMD_SWAP_KEYS,
 		.validate = OVS_NL_COMPAT,
-		.flags = GENL_UNS_ADMIN_PERM,
+		.flags = GENL_ADMIN_PERM,
 		.doit = ovs_nl_swap_keys_doit,
 	},
 	{
 		.cmd = OVPN_SC_CMD_DEL_KEY,
 		.validate = OVS_NL_COMPAT,
-		.flags = GENL_UNS_ADMIN_PERM,
+		.flags = GENL_ADMIN_PERM,
 		.doit = ovs_nl_del_key_doit,
 	},
 	{
 		.cmd = OVPN_SC_CMD_GET_PEER,
 		.validate = OVS_NL_COMPAT,
-		.flags = GENL_UNS_ADMIN_PERM,
+		.flags = GENL_ADMIN_PERM,
 		.doit = ovs_nl_get_peer_doit,
 		.dumpit = ovs_nl_get_peer_dumpit,
 	},
 	{
 		.cmd = OVPN_SC_CMD_NEW_IROUTE,
-		.flags = GENL_UNS_ADMIN_PERM,
+		.flags = GENL_ADMIN_PERM,
 		.doit = ovs_nl_new_iroute_doit,
 	},
 	{
 		.cmd = OVPN_SC_CMD_DEL_IROUTE,
-		.flags = GENL_UNS_ADMIN_PERM,
+		.flags = GENL_ADMIN_PERM,
 		.doit = ovs_nl_del_iroute_doit,
 	},
 	{
 		.cmd = OVPN_SC_CMD_SET_DEV,
-		.flags = GENL_UNS_ADMIN_PERM,
+		.flags = GENL_ADMIN_PERM,
 		.doit = ovs_nl_set_dev_doit,
 	},
 	{
 		.cmd = OVPN_SC_CMD_GET_DEV,
-		.flags = GENL_UNS_ADMIN_PERM,
+		.flags = GENL_ADMIN_PERM,
 		.doit = ovs_nl_get_dev_doit,
 	},
 };

@@ -32,7 +32,7 @@
 
 static u32 ovs_hash_v6(const struct in6_addr *a)
 {
-	return jhash2(a->s6_addr32, 4, 0);
+	return jhash2((__force const u32 *)a->s6_addr32, 4, 0);
 }
 
 static u32 ovs_hash_sa(const void *sa)
@@ -43,7 +43,8 @@ static u32 ovs_hash_sa(const void *sa)
 	if (in4->sin_family == AF_INET)
 		return jhash_2words((__force u32)in4->sin_addr.s_addr,
 				    (__force u32)in4->sin_port, 0);
-	return jhash2(in6->sin6_addr.s6_addr32, 4, (__force u32)in6->sin6_port);
+	return jhash2((__force const u32 *)in6->sin6_addr.s6_addr32, 4,
+		      (__force u32)in6->sin6_port);
 }
 
 bool ovs_sa_equal(const union ovs_sockaddr *a, const struct ovs_bind *b)
@@ -142,6 +143,7 @@ struct ovs_peer *ovs_peer_new(struct ovs_dev *ovs, u32 id,
 	INIT_HLIST_NODE(&peer->hn_vip4);
 	INIT_HLIST_NODE(&peer->hn_vip6);
 	INIT_LIST_HEAD(&peer->iroutes);
+	INIT_LIST_HEAD(&peer->del_node);
 	INIT_RCU_WORK(&peer->release_work, ovs_peer_release_work);
 	ovs_crypto_state_init(&peer->crypto);
 	peer->last_recv = jiffies;
@@ -181,7 +183,7 @@ int ovs_peer_set_remote(struct ovs_peer *peer, const struct sockaddr *sa,
 			b->remote.in6.sin6_scope_id = in6->sin6_scope_id;
 		}
 	} else {
-		NL_SET_ERR_MSG_MOD(extack, "remote sockaddr is not a valid sockaddr_in/sockaddr_in6");
+		NL_SET_ERR_MSG_MOD(extack, "remote is not a valid sockaddr_in/_in6");
 		kfree(b);
 		return -EINVAL;
 	}
@@ -205,7 +207,7 @@ int ovs_peer_set_remote(struct ovs_peer *peer, const struct sockaddr *sa,
 			   b->remote.family == AF_INET6) {
 			memcpy(&b->local.ipv6, local_ip, local_len);
 		} else {
-			NL_SET_ERR_MSG_MOD(extack, "local IP does not match the remote address family");
+			NL_SET_ERR_MSG_MOD(extack, "local IP and remote differ in family");
 			kfree(b);
 			return -EINVAL;
 		}
@@ -261,6 +263,13 @@ int ovs_peer_add(struct ovs_dev *ovs, struct ovs_peer *peer,
 		goto unlock;
 	}
 
+	/* pairs with ovs_sock_detach(): set before it takes ovs->lock */
+	if (peer->sock && READ_ONCE(peer->sock->dead)) {
+		NL_SET_ERR_MSG_MOD(extack, "the UDP socket was closed");
+		ret = -ENOTCONN;
+		goto unlock;
+	}
+
 	if (ovs_peer_find_id(ovs, peer->id)) {
 		NL_SET_ERR_MSG_MOD(extack, "a peer with this peer-id exists");
 		ret = -EEXIST;
@@ -296,8 +305,11 @@ int ovs_peer_add(struct ovs_dev *ovs, struct ovs_peer *peer,
 	if (!ipv6_addr_any(&peer->vip6))
 		hash_add_rcu(ovs->by_vip6, &peer->hn_vip6,
 			     ovs_hash_v6(&peer->vip6));
-	if (ovs->mode == OVPN_SC_MODE_P2P)
+	if (ovs->mode == OVPN_SC_MODE_P2P) {
 		rcu_assign_pointer(ovs->p2p_peer, peer);
+		/* a P2P link is up while it has its peer */
+		netif_carrier_on(ovs->dev);
+	}
 	peer->hashed = true;
 	ovs->npeers++;
 unlock:
@@ -327,8 +339,10 @@ static bool ovs_peer_unhash(struct ovs_peer *peer, u8 reason)
 		hash_del_rcu(&peer->hn_vip4);
 	if (!hlist_unhashed(&peer->hn_vip6))
 		hash_del_rcu(&peer->hn_vip6);
-	if (rcu_access_pointer(ovs->p2p_peer) == peer)
+	if (rcu_access_pointer(ovs->p2p_peer) == peer) {
 		RCU_INIT_POINTER(ovs->p2p_peer, NULL);
+		netif_carrier_off(ovs->dev);
+	}
 
 	list_for_each_entry_safe(ir, tmp, &peer->iroutes, peer_node)
 		ovs_lpm_unlink(ovs, ir);
@@ -356,7 +370,9 @@ int ovs_peer_del(struct ovs_peer *peer, u8 reason)
 	return 0;
 }
 
-void ovs_peer_del_all(struct ovs_dev *ovs, u8 reason)
+/* delete every peer using @sock (every peer when NULL) */
+void ovs_peer_del_all(struct ovs_dev *ovs, const struct ovs_sock *sock,
+		      u8 reason)
 {
 	struct ovs_peer *peer;
 	struct hlist_node *tmp;
@@ -365,15 +381,18 @@ void ovs_peer_del_all(struct ovs_dev *ovs, u8 reason)
 
 	spin_lock_bh(&ovs->lock);
 	hash_for_each_safe(ovs->by_id, bkt, tmp, peer, hn_id) {
-		if (ovs_peer_unhash(peer, reason))
-			list_add(&peer->iroutes, &gone);
+		if ((!sock || peer->sock == sock) &&
+		    ovs_peer_unhash(peer, reason))
+			list_add(&peer->del_node, &gone);
 	}
 	spin_unlock_bh(&ovs->lock);
 
+	/* not peer->iroutes: GET_PEER may still walk that (holding a peer
+	 * reference and ovs->lock) and must find it empty, not this list
+	 */
 	while (!list_empty(&gone)) {
-		/* peer->iroutes is empty once unhashed: reuse it as the link */
-		peer = list_first_entry(&gone, struct ovs_peer, iroutes);
-		list_del_init(&peer->iroutes);
+		peer = list_first_entry(&gone, struct ovs_peer, del_node);
+		list_del_init(&peer->del_node);
 		ovs_nl_notify_del_peer(peer, reason);
 		ovs_peer_put(peer);
 	}
@@ -685,6 +704,19 @@ bool ovs_peer_check_src(struct ovs_peer *peer, struct sk_buff *skb)
 	return ok;
 }
 
+/* is @src the peer's current remote address? */
+bool ovs_peer_at(struct ovs_peer *peer, const union ovs_sockaddr *src)
+{
+	struct ovs_bind *b;
+	bool ret;
+
+	rcu_read_lock();
+	b = rcu_dereference(peer->bind);
+	ret = b && ovs_sa_equal(src, b);
+	rcu_read_unlock();
+	return ret;
+}
+
 /*
  * An authenticated packet came from a new address: move the peer there.
  * Called from the RX path with a reference on @peer.
@@ -696,13 +728,8 @@ void ovs_peer_float(struct ovs_peer *peer, const union ovs_sockaddr *src,
 	struct ovs_bind *old, *b;
 	bool moved = false;
 
-	rcu_read_lock();
-	old = rcu_dereference(peer->bind);
-	if (old && ovs_sa_equal(src, old)) {
-		rcu_read_unlock();
+	if (ovs_peer_at(peer, src))
 		return;
-	}
-	rcu_read_unlock();
 
 	b = kzalloc(sizeof(*b), GFP_ATOMIC);
 	if (!b)
@@ -744,16 +771,23 @@ void ovs_peer_keepalive_set(struct ovs_peer *peer, u32 interval, u32 timeout)
 	WRITE_ONCE(peer->keepalive_timeout, timeout);
 	/* start counting from now */
 	WRITE_ONCE(peer->last_recv, jiffies);
+	/* the work sleeps until the next deadline: compute it again */
+	if (interval || timeout)
+		ovs_keepalive_schedule(peer->ovs, 0);
 }
 
-/* once a second: ping idle peers, expire silent ones */
+/*
+ * Ping idle peers, expire silent ones; runs at the next deadline of any
+ * peer (not at all while no peer has a keepalive).
+ */
 void ovs_keepalive_work(struct work_struct *work)
 {
 	struct ovs_dev *ovs = container_of(to_delayed_work(work),
 					   struct ovs_dev, keepalive_work);
-	unsigned long now = jiffies;
+	unsigned long now = jiffies, next = now + MAX_JIFFY_OFFSET, t;
 	struct ovs_peer *peer;
 	u32 interval, timeout;
+	bool any = false;
 	int bkt;
 
 	rcu_read_lock();
@@ -765,20 +799,39 @@ void ovs_keepalive_work(struct work_struct *work)
 		if (!ovs_peer_hold(peer))
 			continue;
 
-		if (timeout &&
-		    time_after(now, READ_ONCE(peer->last_recv) +
-				    (unsigned long)timeout * HZ)) {
+		t = READ_ONCE(peer->last_recv) + (unsigned long)timeout * HZ;
+		if (timeout && time_after(now, t)) {
 			netdev_dbg(ovs->dev, "peer %u expired\n", peer->id);
 			ovs_peer_del(peer, OVPN_SC_DEL_PEER_REASON_EXPIRED);
-		} else if (interval &&
-			   time_after_eq(now, READ_ONCE(peer->last_sent) +
-					      (unsigned long)interval * HZ)) {
-			ovs_xmit_special(peer, ovs_keepalive_magic,
-					 OVS_KEEPALIVE_SIZE);
+			ovs_peer_put(peer);
+			continue;
 		}
+		if (timeout && time_before(t, next))
+			next = t;
+		if (interval) {
+			t = READ_ONCE(peer->last_sent) + (unsigned long)interval * HZ;
+			if (time_after_eq(now, t)) {
+				ovs_xmit_special(peer, ovs_keepalive_magic,
+						 OVS_KEEPALIVE_SIZE);
+				t = now + (unsigned long)interval * HZ;
+			}
+			if (time_before(t, next))
+				next = t;
+		}
+		any = true;
 		ovs_peer_put(peer);
 	}
 	rcu_read_unlock();
 
-	queue_delayed_work(ovs_wq, &ovs->keepalive_work, HZ);
+	if (any)
+		ovs_keepalive_schedule(ovs, time_after(next, now) ? next - now : 1);
+}
+
+/* (re)arm the keepalive work in @delay jiffies, unless the device is going */
+void ovs_keepalive_schedule(struct ovs_dev *ovs, unsigned long delay)
+{
+	spin_lock_bh(&ovs->lock);
+	if (!ovs->dead)
+		mod_delayed_work(ovs_wq, &ovs->keepalive_work, delay);
+	spin_unlock_bh(&ovs->lock);
 }

@@ -64,7 +64,8 @@ struct ovs_iroute {
  * @last_recv: jiffies of last authenticated packet
  * @last_sent: jiffies of last packet sent
  * @stats: counters
- * @iroutes: this peer's iroutes (under ovs->lock)
+ * @iroutes: this peer's iroutes (under ovs->lock); GET_PEER walks it
+ * @del_node: link in a private list of peers being deleted together
  * @hashed: in the tables (under ovs->lock)
  * @delete_reason: reason given when unhashed
  * @release_work: frees the peer after a grace period, in process context
@@ -90,6 +91,7 @@ struct ovs_peer {
 	unsigned long last_sent;
 	struct ovs_peer_stats stats;
 	struct list_head iroutes;
+	struct list_head del_node;
 	bool hashed;
 	u8 delete_reason;
 	struct rcu_work release_work;
@@ -103,7 +105,8 @@ int ovs_peer_set_remote(struct ovs_peer *peer, const struct sockaddr *sa,
 int ovs_peer_add(struct ovs_dev *ovs, struct ovs_peer *peer,
 		 struct netlink_ext_ack *extack);
 int ovs_peer_del(struct ovs_peer *peer, u8 reason);
-void ovs_peer_del_all(struct ovs_dev *ovs, u8 reason);
+void ovs_peer_del_all(struct ovs_dev *ovs, const struct ovs_sock *sock,
+		      u8 reason);
 
 static inline bool ovs_peer_hold(struct ovs_peer *peer)
 {
@@ -117,6 +120,7 @@ struct ovs_peer *ovs_peer_get_by_transport(struct ovs_dev *ovs,
 					   struct sk_buff *skb);
 struct ovs_peer *ovs_peer_get_by_dst(struct ovs_dev *ovs, struct sk_buff *skb);
 bool ovs_peer_check_src(struct ovs_peer *peer, struct sk_buff *skb);
+bool ovs_peer_at(struct ovs_peer *peer, const union ovs_sockaddr *src);
 void ovs_peer_float(struct ovs_peer *peer, const union ovs_sockaddr *src,
 		    const union ovs_sockaddr *dst);
 
@@ -131,6 +135,7 @@ void ovs_skb_addrs(struct sk_buff *skb, union ovs_sockaddr *src,
 bool ovs_sa_equal(const union ovs_sockaddr *a, const struct ovs_bind *b);
 
 void ovs_keepalive_work(struct work_struct *work);
+void ovs_keepalive_schedule(struct ovs_dev *ovs, unsigned long delay);
 void ovs_peer_keepalive_set(struct ovs_peer *peer, u32 interval, u32 timeout);
 
 #endif /* _OVPN_SC_PEER_H_ */

@@ -21,6 +21,7 @@
 #include <net/route.h>
 #include <net/udp.h>
 #include <net/udp_tunnel.h>
+#include <uapi/linux/ovpn_shortcut.h>
 
 #include "compat.h"
 #include "io.h"
@@ -35,7 +36,7 @@ static void ovs_sock_release_work(struct work_struct *work)
 {
 	struct ovs_sock *s = container_of(work, struct ovs_sock, release_work);
 	struct ovs_dev *ovs = s->ovs;
-	struct sock *sk = s->sock->sk;
+	struct sock *sk = s->sk;
 
 	mutex_lock(&ovs->sock_mutex);
 	if (rcu_access_pointer(ovs->sock) == s)
@@ -46,21 +47,24 @@ static void ovs_sock_release_work(struct work_struct *work)
 		/* unhooks (sk_user_data) and releases */
 		synchronize_net();
 		ovs_compat_udp_tunnel_sock_release(s->sock);
+		ovs_net_socket_released(s->net_sockets);
 	} else {
-		/* give the socket back to userspace as it was */
+		/* give the socket back to userspace as it was (harmless if
+		 * its owner closed it meanwhile)
+		 */
 		lock_sock(sk);
 		WRITE_ONCE(udp_sk(sk)->encap_rcv, NULL);
-		udp_sk(sk)->encap_destroy = NULL;
+		WRITE_ONCE(udp_sk(sk)->encap_destroy, NULL);
 		udp_sk(sk)->encap_type = 0;
 		rcu_assign_sk_user_data(sk, NULL);
 		/* setup_udp_tunnel_sock() incremented it and cleared mc_loop */
 		inet_dec_convert_csum(sk);
 		ovs_compat_set_mc_loop(sk, s->saved_mc_loop);
 		release_sock(sk);
-		/* no encap_rcv may still look at @s */
+		/* no encap_rcv or encap_destroy may still look at @s */
 		synchronize_net();
-		sockfd_put(s->sock);
 	}
+	sock_put(sk);
 
 	dev_put(ovs->dev);
 	kfree(s);
@@ -78,12 +82,50 @@ void ovs_sock_put(struct ovs_sock *s)
 	kref_put(&s->refcount, ovs_sock_release);
 }
 
+/*
+ * @s goes away under its peers (its owner closed it, or its netns is
+ * being deleted): no new peer may take it, and every peer using it is
+ * deleted with @reason, so the port is freed and nothing forwards on
+ * keys that nobody rotates any more.
+ */
+static void ovs_sock_detach(struct ovs_sock *s, u8 reason)
+{
+	struct ovs_dev *ovs = s->ovs;
+
+	mutex_lock(&ovs->sock_mutex);
+	WRITE_ONCE(s->dead, true);
+	if (rcu_access_pointer(ovs->sock) == s)
+		RCU_INIT_POINTER(ovs->sock, NULL);
+	mutex_unlock(&ovs->sock_mutex);
+
+	ovs_peer_del_all(ovs, s, reason);
+}
+
+/* encap_destroy: the last file reference of the socket was closed */
+static void ovs_udp_encap_destroy(struct sock *sk)
+{
+	struct ovs_sock *s;
+
+	rcu_read_lock();
+	s = rcu_dereference_sk_user_data(sk);
+	if (s && !kref_get_unless_zero(&s->refcount))
+		s = NULL;
+	rcu_read_unlock();
+	if (!s)
+		return;
+
+	netdev_dbg(s->ovs->dev, "UDP socket closed by its owner\n");
+	ovs_sock_detach(s, OVPN_SC_DEL_PEER_REASON_TRANSPORT_DISCONNECT);
+	ovs_sock_put(s);
+}
+
 static struct ovs_sock *ovs_sock_hook(struct ovs_dev *ovs, struct socket *sock,
 				      bool owned)
 {
 	struct udp_tunnel_sock_cfg cfg = {
 		.encap_type = OVS_UDP_ENCAP_TYPE,
 		.encap_rcv = ovs_udp_encap_recv,
+		.encap_destroy = ovs_udp_encap_destroy,
 	};
 	struct ovs_sock *s;
 
@@ -91,7 +133,11 @@ static struct ovs_sock *ovs_sock_hook(struct ovs_dev *ovs, struct socket *sock,
 	if (!s)
 		return NULL;
 
-	s->sock = sock;
+	s->sk = sock->sk;
+	sock_hold(s->sk);
+	s->sock = owned ? sock : NULL;
+	if (owned)
+		s->net_sockets = ovs_net_socket_hold(sock_net(sock->sk));
 	s->ovs = ovs;
 	s->owned = owned;
 	kref_init(&s->refcount);
@@ -155,7 +201,7 @@ retry:
 	cur = rcu_dereference_protected(ovs->sock,
 					lockdep_is_held(&ovs->sock_mutex));
 	if (cur && kref_get_unless_zero(&cur->refcount)) {
-		if (cur->sock->sk == sock->sk) {
+		if (cur->sk == sock->sk) {
 			mutex_unlock(&ovs->sock_mutex);
 			sockfd_put(sock);
 			return cur;
@@ -167,7 +213,7 @@ retry:
 		goto err_put;
 	}
 
-	if (cur || rcu_access_pointer(sock->sk->sk_user_data) ||
+	if (cur || READ_ONCE(sock->sk->sk_user_data) ||
 	    udp_sk(sock->sk)->encap_type) {
 		/* possibly our own previous hook, still being released */
 		mutex_unlock(&ovs->sock_mutex);
@@ -189,6 +235,8 @@ retry:
 	/* not a reference: cleared by the release of @s */
 	rcu_assign_pointer(ovs->sock, s);
 	mutex_unlock(&ovs->sock_mutex);
+	/* no file reference kept: closing the fd detaches (encap_destroy) */
+	sockfd_put(sock);
 	return s;
 
 err_unlock:
@@ -258,7 +306,10 @@ unlock:
 	return ret;
 }
 
-/* drop the device's reference on its owned socket */
+/*
+ * Close the owned socket: its peers are deleted (transport-disconnect)
+ * and the port is freed once the last packet in flight let go.
+ */
 void ovs_sock_unlisten(struct ovs_dev *ovs)
 {
 	struct ovs_sock *s;
@@ -271,8 +322,29 @@ void ovs_sock_unlisten(struct ovs_dev *ovs)
 		RCU_INIT_POINTER(ovs->sock, NULL);
 	mutex_unlock(&ovs->sock_mutex);
 
-	if (s)
+	if (s) {
+		ovs_sock_detach(s, OVPN_SC_DEL_PEER_REASON_TRANSPORT_DISCONNECT);
 		ovs_sock_put(s);
+	}
+}
+
+/*
+ * Network namespace @net is being deleted: a kernel socket holds no
+ * reference on it, so close the owned socket of @ovs if it lives there
+ * (the device may have been moved elsewhere).  The caller waits for the
+ * release (ovs_net_wait_sockets()).  True when there was one.
+ */
+bool ovs_sock_unlisten_net(struct ovs_dev *ovs, struct net *net)
+{
+	bool match;
+
+	mutex_lock(&ovs->sock_mutex);
+	match = ovs->owned_sock && net_eq(sock_net(ovs->owned_sock->sk), net);
+	mutex_unlock(&ovs->sock_mutex);
+
+	if (match)
+		ovs_sock_unlisten(ovs);
+	return match;
 }
 
 /* ------------------------------------------------------------------- TX */
@@ -373,7 +445,7 @@ static int ovs_udp6_send(struct ovs_peer *peer, struct ovs_bind *bind,
 /* send an encrypted packet (skb->data at the OpenVPN header) to @peer */
 void ovs_udp_send(struct ovs_peer *peer, struct sk_buff *skb)
 {
-	struct sock *sk = peer->sock->sock->sk;
+	struct sock *sk = peer->sock->sk;
 	unsigned int len = skb->len;
 	struct ovs_bind *bind;
 	int ret = -EAFNOSUPPORT;

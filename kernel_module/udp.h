@@ -16,18 +16,25 @@ struct ovs_peer;
 
 /**
  * struct ovs_sock - a UDP socket hooked to a device
- * @sock: the socket (file reference held for userspace sockets)
+ * @sk: the socket (sock_hold() reference; no file reference: when its
+ *	owner closes a userspace socket, encap_destroy detaches the peers)
+ * @sock: the struct socket of an owned socket (NULL for userspace ones)
+ * @net_sockets: owned: the count of owned sockets of its netns (main.c)
  * @ovs: the device (net_device reference held)
  * @refcount: peers using it, plus the device for an owned socket
  * @owned: created by the device (static mode), not by userspace
+ * @dead: closed by its owner or its netns is going: no new peer
  * @saved_mc_loop: multicast loopback setting to give back to userspace
  * @release_work: unhooks, waits a grace period and releases
  */
 struct ovs_sock {
+	struct sock *sk;
 	struct socket *sock;
+	atomic_t *net_sockets;
 	struct ovs_dev *ovs;
 	struct kref refcount;
 	bool owned;
+	bool dead;
 	bool saved_mc_loop;
 	struct work_struct release_work;
 };
@@ -39,6 +46,7 @@ int ovs_sock_listen(struct ovs_dev *ovs, u16 port, u8 family,
 		    struct netlink_ext_ack *extack);
 void ovs_sock_unlisten(struct ovs_dev *ovs);
 void ovs_sock_put(struct ovs_sock *s);
+bool ovs_sock_unlisten_net(struct ovs_dev *ovs, struct net *net);
 
 void ovs_udp_send(struct ovs_peer *peer, struct sk_buff *skb);
 

@@ -35,6 +35,16 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  key_register:
+    description:
+      - File of every pre-shared key direction ever installed on this host
+        (sha256 fingerprints, no material), kept across reboots.
+      - A new key whose material (either direction) is in it is refused before
+        anything changes, check mode included. A key installed again starts its
+        packet-ids at 1 and would repeat (key, nonce) pairs and accept replays.
+        Give a fresh key instead. Point it elsewhere only for a disposable test host.
+    type: path
+    default: /var/lib/ovpn-shortcut/used-keys
   key_state_dir:
     description:
       - Directory of the key fingerprint records (one JSON file per device, no key
@@ -211,7 +221,7 @@ def argument_spec() -> dict:
 def run(module: AnsibleModule, backend: object) -> dict:
     """The module's work on a backend (the kernel, or a fake in unit tests)."""
     p = module.params
-    store = KeyStore(p["key_state_dir"])
+    store = KeyStore(p["key_state_dir"], p["key_register"])
     present = p["state"] == "present"
     spec = InstanceSpec(p) if present else None
     if not present and not 0 <= p["peer_id"] <= 0xFFFFFE:

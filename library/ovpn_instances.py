@@ -30,6 +30,16 @@ options:
     description: Delete the device's peers that O(instances) does not declare.
     type: bool
     default: false
+  key_register:
+    description:
+      - File of every pre-shared key direction ever installed on this host
+        (sha256 fingerprints, no material), kept across reboots.
+      - A new key whose material (either direction) is in it is refused before
+        anything changes, check mode included. A key installed again starts its
+        packet-ids at 1 and would repeat (key, nonce) pairs and accept replays.
+        Give a fresh key instead. Point it elsewhere only for a disposable test host.
+    type: path
+    default: /var/lib/ovpn-shortcut/used-keys
   key_state_dir:
     description:
       - Directory of the key fingerprint records (one JSON file per device, no key
@@ -204,8 +214,8 @@ def run(module: AnsibleModule, backend: object) -> dict:
     """The module's work on a backend (the kernel, or a fake in unit tests)."""
     p = module.params
     specs = [InstanceSpec(i, f"instances[{n}]: ") for n, i in enumerate(p["instances"])]
-    res = manage_peers(backend, KeyStore(p["key_state_dir"]), p["device"], specs, [],
-                       p["purge"], module.check_mode)
+    store = KeyStore(p["key_state_dir"], p["key_register"])
+    res = manage_peers(backend, store, p["device"], specs, [], p["purge"], module.check_mode)
     result = {"changed": res["changed"], "operations": res["operations"],
               "removed": res["removed"],
               "peers": [res["after"][pid] for pid in sorted(res["after"])]}

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import enum
 import errno
+import fcntl
+import hashlib
 import ipaddress
 import os
 import select
@@ -768,6 +770,90 @@ class Key:
     decrypt: KeyDir
 
 
+# Where pre-shared key material used on this host is recorded (fingerprints only).
+DEFAULT_KEY_REGISTER = "/var/lib/ovpn-shortcut/used-keys"
+
+
+class KeyReusedError(ValueError):
+    """new-key refused before it was sent: the material was used on this host."""
+
+
+def key_dir_fingerprint(cipher: CipherAlg, d: KeyDir) -> str:
+    """sha256 prefix of one direction's material (cipher, key, nonce tail)."""
+    h = hashlib.sha256(b"ovpn-shortcut-used-key\0" + bytes([int(cipher)]))
+    for part in (d.cipher_key, d.nonce_tail):
+        h.update(len(part).to_bytes(2, "big") + part)
+    return "sha256:" + h.hexdigest()[:32]
+
+
+class KeyRegister:
+    """Every pre-shared key direction ever installed on this host, on disk.
+
+    The kernel starts a new key's TX packet-id at 1 and its replay window
+    empty: installing material again (after a reboot, a module reload, a
+    device made again, a moved remote) would send under (key, nonce) pairs
+    already on the wire and accept packets captured before. claim() refuses
+    any direction already recorded, in either role (one end's TX is the other's
+    RX), and records the new ones durably (fsync) BEFORE the key is sent, so a
+    crash between the two can only waste a key, never reuse one. The file
+    survives reboots (/var/lib); only fingerprints are stored. Keys negotiated
+    by OpenVPN never come through here: they are fresh by construction.
+    """
+
+    def __init__(self, path: str = DEFAULT_KEY_REGISTER) -> None:
+        self.path = path
+
+    def _read(self, f: Any) -> set[str]:
+        f.seek(0)
+        return {ln.strip() for ln in f.read().splitlines() if ln.strip()}
+
+    def _fingerprints(self, key: Key) -> list[str]:
+        fps = [key_dir_fingerprint(key.cipher, d) for d in (key.encrypt, key.decrypt)]
+        if fps[0] == fps[1]:
+            raise KeyReusedError("encrypt and decrypt key material are the same: both "
+                                 "ends would send under one key and nonce sequence")
+        return fps
+
+    def _refuse(self, used: set[str]) -> None:
+        if used:
+            raise KeyReusedError(
+                f"key material already used on this host ({', '.join(sorted(used))} "
+                f"in {self.path}): a key starts its packet-ids at 1, so installing it "
+                "again would repeat (key, nonce) pairs and reopen the replay window. "
+                "Use a fresh key (e.g. openvpn --genkey secret)")
+
+    def check(self, key: Key) -> None:
+        """KeyReusedError if claim(key) would refuse; writes nothing (check mode)."""
+        if key.cipher == CipherAlg.NONE:
+            return
+        fps = self._fingerprints(key)
+        try:
+            with open(self.path, encoding="ascii") as f:
+                self._refuse(self._read(f) & set(fps))
+        except FileNotFoundError:
+            pass
+
+    def claim(self, key: Key) -> None:
+        """Record both directions of `key`; KeyReusedError if one is known."""
+        if key.cipher == CipherAlg.NONE:
+            return  # no material, no confidentiality: nothing to protect
+        fps = self._fingerprints(key)
+        directory = os.path.dirname(self.path) or "."
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "r+", encoding="ascii") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            self._refuse(self._read(f) & set(fps))
+            f.write("".join(fp + "\n" for fp in fps))
+            f.flush()
+            os.fsync(f.fileno())
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
 @dataclass
 class Device:
     """A device as get-dev reports it."""
@@ -1113,11 +1199,17 @@ class OvpnShortcut:
 
     @staticmethod
     def _peers(replies: list[Any]) -> list[Peer]:
-        out = []
+        out: list[Peer] = []
         for r in replies:
             n = r.get_attr("OVPN_SC_ATTR_GET_PEER")
-            if n is not None:
-                out.append(parse_peer(n, r.get_attr("OVPN_SC_ATTR_IFINDEX")))
+            if n is None:
+                continue
+            p = parse_peer(n, r.get_attr("OVPN_SC_ATTR_IFINDEX"))
+            if out and out[-1].peer_id == p.peer_id:
+                # a peer whose iroutes did not fit one message continues in the next
+                out[-1].iroutes.extend(p.iroutes)
+            else:
+                out.append(p)
         return out
 
     # -- keys

@@ -32,10 +32,13 @@ from typing import Any
 
 try:
     from ansible.module_utils.ovpn_shortcut import (
+        DEFAULT_KEY_REGISTER,
         CipherAlg,
         Endpoint,
         Key,
         KeyDir,
+        KeyRegister,
+        KeyReusedError,
         KeySlot,
         Mode,
         OvpnShortcut,
@@ -48,6 +51,7 @@ try:
     )
 except ImportError:  # pyroute2 missing: the modules report missing_required_lib()
     PYROUTE2_IMPORT_ERROR: str | None = traceback.format_exc()
+    DEFAULT_KEY_REGISTER = "/var/lib/ovpn-shortcut/used-keys"
 else:
     PYROUTE2_IMPORT_ERROR = None
 
@@ -99,6 +103,7 @@ INSTANCE_SPEC: dict[str, Any] = {
 COMMON_SPEC: dict[str, Any] = {
     "device": {"type": "str", "required": True},
     "key_state_dir": {"type": "path", "default": DEFAULT_KEY_STATE_DIR},
+    "key_register": {"type": "path", "default": DEFAULT_KEY_REGISTER},
 }
 
 
@@ -203,8 +208,14 @@ class KeyStore:
     created again (same name, new ifindex) has no keys, whatever the file says.
     """
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, register: str = DEFAULT_KEY_REGISTER) -> None:
         self.directory = directory
+        # every pre-shared key direction ever installed on the host (survives reboots)
+        self.register_path = register
+
+    @property
+    def register(self) -> KeyRegister:
+        return KeyRegister(self.register_path)
 
     def _path(self, ifname: str) -> str:
         return os.path.join(self.directory, f"keys-{ifname}.json")
@@ -431,6 +442,14 @@ def plan_instance(spec: InstanceSpec, current: Any | None,
     return ops, before, after
 
 
+def _claim(register: Any, key: Any, op: Op, check_only: bool = False) -> None:
+    """register.claim (or .check) with the refusal as a SpecError naming the peer."""
+    try:
+        (register.check if check_only else register.claim)(key)
+    except KeyReusedError as exc:
+        raise SpecError(f"{op.describe()} refused: {exc}") from None
+
+
 def order_ops(ops: list[Op]) -> list[Op]:
     """Deletions first: a VIP or iroute can move from one peer to another."""
     first = [o for o in ops if o.name in ("del-peer", "del-iroute")]
@@ -438,8 +457,12 @@ def order_ops(ops: list[Op]) -> list[Op]:
 
 
 def apply_ops(backend: Any, device: str, ops: list[Op],
-              records: dict[int, dict[str, Any]]) -> None:
-    """Run a plan; `records` (key fingerprints by peer-id) is updated along."""
+              records: dict[int, dict[str, Any]], register: Any = None) -> None:
+    """Run a plan; `records` (key fingerprints by peer-id) is updated along.
+
+    `register` (a KeyRegister) records every new key durably before it is sent
+    and refuses material used before on this host.
+    """
     for op in ops:
         pid = op.peer_id
         a = op.args
@@ -452,6 +475,8 @@ def apply_ops(backend: Any, device: str, ops: list[Op],
         elif op.name == "set-peer":
             backend.set_peer(device, pid, a["interval"], a["timeout"])
         elif op.name == "new-key":
+            if register is not None:
+                _claim(register, a["key"].to_key(pid), op)
             backend.new_key(device, pid, a["key"])
             records[pid] = a["key"].public()
         elif op.name == "new-iroute":
@@ -690,11 +715,15 @@ def manage_peers(backend: Any, store: KeyStore, device: str, specs: list[Instanc
         before[pid] = peer_state(current[pid], records.get(pid))
         ops.append(Op("del-peer", pid))
     ops = order_ops(ops)
+    register = store.register
+    for op in ops:
+        if op.name == "new-key":  # refused before anything changes, check mode too
+            _claim(register, op.args["key"].to_key(op.peer_id), op, check_only=True)
     if ops and not check_mode:
         done = 0
         try:
             for op in ops:
-                apply_ops(backend, device, [op], records)
+                apply_ops(backend, device, [op], records, register)
                 done += 1
         except OSError as exc:
             raise OSError(exc.errno, f"{op.describe()} failed after {done} of {len(ops)} "

@@ -135,27 +135,38 @@ def ensure_debug_kernel(version: str | None = None, rebuild: bool = False) -> De
         return _build(version, key)
 
 
+def source_deb(version: str, where: Path) -> Path:
+    """Debian's `linux-source-6.1` package of `version` in `where` (apt-get download once)."""
+    where.mkdir(parents=True, exist_ok=True)
+    deb = where / f"{SOURCE_PACKAGE}_{version}_all.deb"
+    if not deb.is_file():
+        log(f"apt-get download {SOURCE_PACKAGE}={version}")
+        try:
+            run(["apt-get", "download", f"{SOURCE_PACKAGE}={version}"], capture=True,
+                cwd=str(where))
+        except RuntimeError as exc:
+            raise RuntimeError(
+                f"{SOURCE_PACKAGE} {version} (the lab image's kernel) is not available "
+                f"from the host's apt sources") from exc
+    return deb
+
+
+def source_tarball(deb: Path, tarball: Path) -> None:
+    """The kernel tree's .tar.xz out of the package."""
+    run(["sh", "-c", f"dpkg-deb --fsys-tarfile '{deb}' | tar -xO "
+                     f"./usr/src/{SOURCE_PACKAGE}.tar.xz > '{tarball}'"])
+
+
 def _source_tree(version: str) -> Path:
     """Debian's patched tree of `version`, downloaded and unpacked once."""
     src = base_dir() / "src" / version
     tree = src / "linux-source-6.1"
     if (tree / "Makefile").is_file():
         return tree
-    src.mkdir(parents=True, exist_ok=True)
-    deb = src / f"{SOURCE_PACKAGE}_{version}_all.deb"
-    if not deb.is_file():
-        log(f"debug kernel: apt-get download {SOURCE_PACKAGE}={version}")
-        try:
-            run(["apt-get", "download", f"{SOURCE_PACKAGE}={version}"], capture=True,
-                cwd=str(src))
-        except RuntimeError as exc:
-            raise RuntimeError(
-                f"{SOURCE_PACKAGE} {version} (the lab image's kernel) is not available "
-                f"from the host's apt sources; the debug kernel must match it") from exc
+    deb = source_deb(version, src)
     log(f"debug kernel: unpacking {deb.name}")
     tarball = src / "linux-source.tar.xz"
-    run(["sh", "-c", f"dpkg-deb --fsys-tarfile '{deb}' | tar -xO "
-                     f"./usr/src/{SOURCE_PACKAGE}.tar.xz > '{tarball}'"])
+    source_tarball(deb, tarball)
     tmp = src / "unpack"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()

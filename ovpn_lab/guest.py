@@ -61,6 +61,10 @@ class GuestSpec:
     # without an initrd (its root disk drivers are built in), with extra arguments.
     kernel: str = ""
     append_extra: str = ""
+    # A reboot inside the guest resets the machine in the same QEMU process, so
+    # the snapshot=on overlay (the guest's disk writes) survives it. Off by default:
+    # QEMU then exits on a reboot or panic (-no-reboot), which tests see at once.
+    reboot: bool = False
 
     @property
     def lan_ipv4(self) -> str:
@@ -107,7 +111,7 @@ class Guest:
             "-device", f"virtio-net-pci,netdev=wan,mac={s.mac(1)},addr=0x3",
             "-netdev", f"vde,id=lan,sock={s.lan_sock}",
             "-device", f"virtio-net-pci,netdev=lan,mac={s.mac(2)},addr=0x4",
-            "-display", "none", "-monitor", "none", "-no-reboot",
+            "-display", "none", "-monitor", "none", *([] if s.reboot else ["-no-reboot"]),
             "-serial", f"file:{self.serial_log}",
             "-pidfile", str(self.pidfile), "-daemonize",
         ]

@@ -8,6 +8,7 @@ fd00:6f76:706e::N/64 (benchmarking and unique-local ranges, never routed).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import socket
@@ -76,7 +77,8 @@ class Lab:
                                  run_dir=str(self.dir), image=str(images[wanted[i - 1]].path),
                                  lan_sock=str(self.vde_sock), cpus=cpus,
                                  memory_mb=memory_mb, cpu_model=cpu_model,
-                                 kernel=kernel, append_extra=append_extra)
+                                 kernel=kernel, append_extra=append_extra,
+                                 reboot=os.environ.get("OVPN_LAB_GUEST_REBOOT") == "1")
                 g = Guest(spec)
                 g.start()
                 guests.append(g)

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -161,6 +163,28 @@ def _bound_socket(text: str) -> socket.socket:
     return sock
 
 
+def _keep_in_background(dev: str) -> None:
+    """The kernel keeps no file reference on a handed-over socket: its last close
+    detaches the peers on it (as when OpenVPN exits). Hold it, like OpenVPN, in a
+    detached child until the device is gone or has no peer left."""
+    sys.stdout.flush()
+    if os.fork():
+        return
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    while True:
+        time.sleep(1)
+        try:
+            with nl.OvpnShortcut() as ovs:
+                if not ovs.get_dev(dev).peers:
+                    break
+        except Exception:  # device or module gone: let go
+            break
+    os._exit(0)
+
+
 def cmd_peer_add(args: argparse.Namespace) -> None:
     remote = nl.Endpoint.parse(args.remote) if args.remote else None
     sock = _bound_socket(args.bind) if args.bind else None
@@ -169,10 +193,12 @@ def cmd_peer_add(args: argparse.Namespace) -> None:
         with nl.OvpnShortcut() as ovs:
             ovs.new_peer(args.dev, args.peer_id, remote, socket_fd=fd, vpn_ipv4=args.vpn_ipv4,
                          vpn_ipv6=args.vpn_ipv6, local_ip=args.local_ip, data_v1=args.data_v1)
+        emit(args, {"ok": True}, None)
+        if sock is not None:
+            _keep_in_background(args.dev)
     finally:
         if sock is not None:
-            sock.close()  # the kernel holds its own reference
-    emit(args, {"ok": True}, None)
+            sock.close()  # the background child holds it now
 
 
 def cmd_peer_set(args: argparse.Namespace) -> None:
@@ -208,6 +234,12 @@ def cmd_key_add(args: argparse.Namespace) -> None:
         encrypt=nl.KeyDir(_hex(args.encrypt_key), _hex(args.encrypt_nonce)),
         decrypt=nl.KeyDir(_hex(args.decrypt_key), _hex(args.decrypt_nonce)),
     )
+    # recorded (fsync) before it is sent; material used on this host before is
+    # refused: the kernel would start its packet-ids again at 1
+    try:
+        nl.KeyRegister(args.key_register).claim(key)
+    except nl.KeyReusedError as exc:
+        raise SystemExit(f"ovpn-shortcut: key add refused: {exc}") from None
     with nl.OvpnShortcut() as ovs:
         ovs.new_key(args.dev, key)
     emit(args, {"ok": True}, None)
@@ -289,7 +321,8 @@ def _add_peer_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     _dev_peer(p)
     p.add_argument("--remote", help="HOST:PORT or [HOST6]:PORT of the peer")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--bind", help="open a UDP socket bound to HOST:PORT and hand it over")
+    src.add_argument("--bind", help="open a UDP socket bound to HOST:PORT and hand it over "
+                     "(kept open by a background process until the device has no peer)")
     src.add_argument("--fd", type=int, help="hand over this UDP socket fd")
     p.add_argument("--vpn-ipv4")
     p.add_argument("--vpn-ipv6")
@@ -315,6 +348,9 @@ def _add_key_commands(sub: Any, common: argparse.ArgumentParser) -> None:
                    choices=["none", "aes-gcm", "chacha20-poly1305"])
     for name in ("--encrypt-key", "--encrypt-nonce", "--decrypt-key", "--decrypt-nonce"):
         p.add_argument(name, required=True, help="hex")
+    p.add_argument("--key-register", default=nl.DEFAULT_KEY_REGISTER,
+                   help="fingerprints of every key used on this host: material found "
+                        "there is refused (default %(default)s)")
     p = _sub(key, "swap", cmd_key_swap, "swap primary and secondary", common)
     _dev_peer(p)
     p = _sub(key, "del", cmd_key_del, "delete the key of a slot", common)

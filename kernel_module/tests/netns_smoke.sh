@@ -58,6 +58,12 @@ check "tcpdump sees P_DATA_V2 (0x49..) on the wire" bash -c "
 cat /tmp/ovs_td.txt | head -5
 check "bad key length rejected with extack" bash -c "ip netns exec ovsa $CTL new-key tun-a --id 5 --alg aes-gcm --enc-key 0011 --enc-nonce $N1 --dec-key 0011 --dec-nonce $N2 2>&1 | grep -q 'AES-GCM key must be'"
 check "unknown peer rejected with extack" bash -c "ip netns exec ovsa $CTL del-peer tun-a --id 77 2>&1 | grep -q 'no peer with this peer-id'"
+# a key object starts its TX packet-id at 1: material the peer held (either
+# direction) would repeat (key, nonce) pairs and reopen the replay window
+check "same key material again refused with extack" bash -c "ip netns exec ovsa $CTL new-key tun-a --id 5 --slot 1 --key-id 3 --alg aes-gcm --enc-key $K1 --enc-nonce $N1 --dec-key $K2 --dec-nonce $N2 2>&1 | grep -q 'key material already used with this peer'"
+check "other end's material as ours refused" bash -c "ip netns exec ovsa $CTL new-key tun-a --id 5 --slot 1 --key-id 3 --alg aes-gcm --enc-key $K2 --enc-nonce $N2 --dec-key $K1 --dec-nonce $N1 2>&1 | grep -q 'key material already used with this peer'"
+check "encrypt = decrypt material refused" bash -c "ip netns exec ovsa $CTL new-key tun-a --id 5 --slot 1 --key-id 3 --alg aes-gcm --enc-key $K2 --enc-nonce 0101010101010101 --dec-key $K2 --dec-nonce 0101010101010101 2>&1 | grep -q 'encrypt and decrypt key material are the same'"
+check "ping after the refused keys" a ping -c 2 -i 0.2 -W 2 192.168.99.2
 
 echo "== 1b: key rotation: secondary slot, swap, delete old"
 a $CTL new-key tun-a --id 5 --slot 1 --key-id 2 --alg chacha --enc-key $K2 --enc-nonce $N2 --dec-key $K1 --dec-nonce $N1

@@ -17,8 +17,11 @@ ovpn-shortcut.yaml, so this tool follows the spec.
   ovpn_sc_ctl.py monitor [--count N] [--timeout S]
   ovpn_sc_ctl.py batch < FILE      one command per line, one process
 
---bind makes the tool create a UDP socket bound there and pass its fd (the
-kernel keeps the socket after the tool exits), like OpenVPN does.
+--bind makes the tool create a UDP socket bound there and pass its fd, like
+OpenVPN does.  The kernel keeps no file reference (closing the socket's last
+fd detaches its peers), so, like OpenVPN, the tool keeps the socket open: a
+background child holds it until the device is gone or has no peer left, or
+the named netns the tool ran in is deleted.
 
 --family ovpn-dco-v2 (or OVPN_SC_FAMILY) drives ovpn-dco instead, for benchmarks:
 its link kind is ovpn-dco and its new-peer/new-key/del-peer/swap-keys/del-key
@@ -302,6 +305,36 @@ def link_add(args: argparse.Namespace) -> None:
 
 
 _SOCKETS: dict[str, socket.socket] = {}
+_HANDED: set[str] = set()  # devices given a socket fd by this process
+
+
+def keep_sockets() -> None:
+    """Fork a child that holds the handed-over sockets (see the module doc)."""
+    if not _HANDED or os.fork():
+        return
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    import time
+
+    ino = os.stat("/proc/self/ns/net").st_ino
+    netns = Path("/run/netns")
+    named = [p for p in (netns.iterdir() if netns.is_dir() else [])
+             if p.stat().st_ino == ino]
+    while True:
+        time.sleep(0.5)
+        if named and not any(p.exists() for p in named):
+            break
+        try:
+            c = Client()
+            peers = sum(c.cmd("GET_DEV", ifindex(d))[0]["dev"]["peers"] for d in _HANDED)
+            c.nl.sock.close()
+        except (NlError, OSError, KeyError, IndexError, ValueError):
+            break
+        if not peers:
+            break
+    os._exit(0)
 
 
 def bound_socket(hostport: str) -> socket.socket:
@@ -379,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
             attrs.append(attr(sub("new_peer", "SOCKADDR_REMOTE"), sockaddr(a.remote)))
         if a.bind:
             attrs.append(u32(sub("new_peer", "SOCKET"), bound_socket(a.bind).fileno()))
+            _HANDED.add(a.dev)
         if a.vip4:
             attrs.append(attr(sub("new_peer", "IPV4"), ipaddress.ip_address(a.vip4).packed))
         if a.vip6:
@@ -424,7 +458,15 @@ def main(argv: list[str] | None = None) -> int:
                          u8(sub("del_key", "KEY_SLOT"), a.slot)))
     elif a.command == "get-peer":
         if a.id is None:
-            out = c.cmd("GET_PEER", ifindex(a.dev), dump=True)
+            out = []
+            for m in c.cmd("GET_PEER", ifindex(a.dev), dump=True):
+                # a peer whose iroutes did not fit one message continues in the next
+                prev = out[-1].get("get_peer", {}) if out else {}
+                cur = m.get("get_peer", {})
+                if prev and prev.get("peer_id") == cur.get("peer_id"):
+                    prev.setdefault("IROUTES", []).extend(cur.get("IROUTES", []))
+                else:
+                    out.append(m)
         else:
             out = c.cmd("GET_PEER", ifindex(a.dev),
                         nest(top("GET_PEER"), u32(sub("get_peer", "PEER_ID"), a.id)))
@@ -443,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
                          u8(sub("iroute", "PREFIX_LEN"), net.prefixlen)))
     elif a.command == "monitor":
         c.nl.sock.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, c.groups["peers"])
+        print("listening", file=sys.stderr, flush=True)  # for tests: subscribed from here on
         if a.timeout:
             c.nl.sock.settimeout(a.timeout)
         cmds = {v: k for k, v in E["ovpn_sc_cmds"].items()}
@@ -472,7 +515,10 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     try:
-        sys.exit(main())
+        rc = main()
     except NlError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    sys.stdout.flush()
+    keep_sockets()
+    sys.exit(rc)

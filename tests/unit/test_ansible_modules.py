@@ -180,6 +180,8 @@ def run(mod, args, kern, tmp_path, capsys, check=False, diff=False):
     args = dict(args)
     if mod is not ovpn_info:
         args.setdefault("key_state_dir", str(tmp_path / "state"))
+    if mod in (ovpn_instance, ovpn_instances):
+        args.setdefault("key_register", str(tmp_path / "used-keys"))
     if check:
         args["_ansible_check_mode"] = True
     if diff:
@@ -229,20 +231,31 @@ def test_instance_static_key_directions(kern):
     assert len({k0.fingerprint, k1.fingerprint, k128.fingerprint}) == 3
 
 
-def test_instance_vip_move_recreates_and_diff(kern, tmp_path, capsys):
+def test_instance_vip_move_needs_a_fresh_key(kern, tmp_path, capsys):
     run(ovpn_instance, PEER1, kern, tmp_path, capsys)
     kern.calls.clear()
     moved = dict(PEER1, vips=["10.99.0.5"])
+    # del-peer + new-peer + the same key again: its packet-ids would restart at 1
+    r = run(ovpn_instance, moved, kern, tmp_path, capsys)
+    assert r["failed"] and "key material already used on this host" in r["msg"], r
+    assert kern.calls == [] and kern.peer_tables["ovs0"][1].vpn_ipv4 == "10.99.0.2"
+    r = run(ovpn_instance, moved, kern, tmp_path, capsys, check=True)
+    assert r["failed"] and "already used" in r["msg"]
+    moved["keys"] = HEXKEY
     r = run(ovpn_instance, moved, kern, tmp_path, capsys, diff=True)
     assert r["changed"]
-    assert kern.calls == ["del-peer 1", "new-peer 1", "set-peer 1 10 60", "new-key 1 0",
+    assert kern.calls == ["del-peer 1", "new-peer 1", "set-peer 1 10 60", "new-key 1 1",
                           "new-iroute 1 192.168.20.0/24"]
     assert r["diff"]["before"]["vips"] == ["10.99.0.2"]
     assert r["diff"]["after"]["vips"] == ["10.99.0.5"]
     assert kern.peer_tables["ovs0"][1].vpn_ipv4 == "10.99.0.5"
-    # the key shows only as cipher, key-id and fingerprint
-    text = json.dumps(r)
-    assert "0001020304" not in text and r["diff"]["after"]["key"]["cipher"] == "aes-256-gcm"
+    # the key shows only as cipher, key-id and fingerprint; the register holds
+    # fingerprints only (0600)
+    text = json.dumps(r) + (tmp_path / "used-keys").read_text()
+    assert "0001020304" not in text and "1111111111" not in text
+    assert r["diff"]["after"]["key"]["cipher"] == "aes-256-gcm"
+    assert (tmp_path / "used-keys").stat().st_mode & 0o777 == 0o600
+    assert len((tmp_path / "used-keys").read_text().split()) == 4  # 2 keys x 2 directions
 
 
 def test_instance_vip_move_without_keys_fails_when_peer_has_a_key(kern, tmp_path, capsys):
@@ -260,7 +273,8 @@ def test_instance_ipv4_mapped_remote_is_the_same_remote(kern, tmp_path, capsys):
     kern.calls.clear()
     assert not run(ovpn_instance, PEER1, kern, tmp_path, capsys)["changed"]
     kern.peer_tables["ovs0"][1].remote = Endpoint("::ffff:198.18.0.3", 1194)
-    r = run(ovpn_instance, PEER1, kern, tmp_path, capsys, diff=True)
+    # a moved remote makes the peer again: with a fresh key only
+    r = run(ovpn_instance, dict(PEER1, keys=HEXKEY), kern, tmp_path, capsys, diff=True)
     assert r["changed"] and r["diff"]["before"]["remote"] == "198.18.0.3"
 
 
@@ -301,16 +315,26 @@ def test_instance_key_fingerprint_idempotence(kern, tmp_path, capsys):
     assert kern.keys[("ovs0", 1)].enc_key == b"\x11" * 32
     kern.calls.clear()
     assert not run(ovpn_instance, dict(PEER1, keys=hexkey), kern, tmp_path, capsys)["changed"]
-    # record lost -> installed again (changed), never assumed
+    # record lost: never assumed in place, and never installed a second time
+    # (the kernel would start its packet-ids again at 1)
     for f in (tmp_path / "state").iterdir():
         f.unlink()
     r = run(ovpn_instance, dict(PEER1, keys=hexkey), kern, tmp_path, capsys)
-    assert r["changed"] and kern.calls == ["new-key 1 0"]
-    # device re-created under the same name (new ifindex): the old record is void
-    kern.calls.clear()
+    assert r["failed"] and "already used on this host" in r["msg"] and kern.calls == []
+    # device re-created under the same name (new ifindex): the old record is void,
+    # the key is refused all the same; a fresh one goes in
     kern.links["ovs0"]["ifindex"] += 100
     r = run(ovpn_instance, dict(PEER1, keys=hexkey), kern, tmp_path, capsys)
+    assert r["failed"] and kern.calls == []
+    fresh = dict(hexkey, encrypt_key="55" * 32, decrypt_key="66" * 32)
+    r = run(ovpn_instance, dict(PEER1, keys=fresh), kern, tmp_path, capsys)
     assert r["changed"] and kern.calls == ["new-key 1 0"]
+    # a key whose directions are swapped (the other end's) is the same material
+    swapped = dict(hexkey, key_id=0, encrypt_key="33" * 32, encrypt_nonce="44" * 8,
+                   decrypt_key="11" * 32, decrypt_nonce="22" * 8)
+    kern.calls.clear()
+    r = run(ovpn_instance, dict(PEER1, keys=swapped), kern, tmp_path, capsys)
+    assert r["failed"] and kern.calls == []
 
 
 def test_instance_absent(kern, tmp_path, capsys):

@@ -193,23 +193,50 @@ def _lproblems(links):
     return {k: v for k, v in _lplan(links)["problems"].items() if v}
 
 
-def test_link_resolves_both_ends_with_matching_halves():
+def test_link_resolves_both_ends_as_tls_server_and_client():
     p1, p2 = _lplan([_link()], "g1"), _lplan([_link()], "g2")
     assert not _lproblems([_link()])
     (a,), (b,) = p1["links"], p2["links"]
-    # the first end sends with the key's first half, the second with the other
-    assert (a["direction"], b["direction"]) == (0, 1)
-    assert a["key_file"] == b["key_file"] == "/nonexistent/links/ovsl-a.key"
-    assert p1["keys_to_generate"] == ["/nonexistent/links/ovsl-a.key"]
-    assert (a["remote"], a["remote_port"], a["port"]) == ("198.18.0.2", 1196, 1195)
+    # ends[0] waits for ends[1]'s handshake; each checks the other's certificate name
+    assert (a["tls"], a["cert"], a["peer_cert"]) == ("server", "link-ovsl-a-0", "link-ovsl-a-1")
+    assert (b["tls"], b["cert"], b["peer_cert"]) == ("client", "link-ovsl-a-1", "link-ovsl-a-0")
+    assert p1["certs"] == p2["certs"] == ["link-ovsl-a-0", "link-ovsl-a-1"]
+    assert (a["remote"], a["remote_port"], a["port"], a["proto"]) == ("198.18.0.2", 1196, 1195,
+                                                                      "udp4")
     assert (b["remote"], b["remote_port"], b["port"]) == ("198.18.0.1", 1195, 1196)
-    assert (a["peer_vip"], a["address"], b["peer_vip"]) == ("10.97.0.2", "10.97.0.1/30",
-                                                            "10.97.0.1")
+    assert (a["local_vip"], a["peer_vip"], b["peer_vip"]) == ("10.97.0.1", "10.97.0.2",
+                                                              "10.97.0.1")
     assert a["peer_networks"] == ["10.201.2.0/24"] and b["peer_networks"] == ["10.201.1.0/24"]
-    assert (a["cipher"], a["mtu"], a["keepalive_interval"], a["keepalive_timeout"]) == (
-        "aes-256-gcm", 1400, 10, 0)
+    assert a["peer_routes"] == [["10.201.2.0", "255.255.255.0"]]
+    assert (a["cipher"], a["mtu"], a["keepalive_interval"], a["keepalive_timeout"],
+            a["reneg_sec"]) == ("AES-256-GCM", 1400, 10, 60, 3600)
     assert not _lproblems([_link(keepalive_interval=5, keepalive_timeout=30)])
     assert _lplan([_link()], "g3")["links"] == []
+    files = L.link_files(p1["links"], "/pki", "/keys")
+    assert [(f["src"], f["dest"], f["secret"]) for f in files] == [
+        ("/pki/ca.crt", "ca.crt", False), ("/pki/issued/link-ovsl-a-0.crt", "link.crt", False),
+        ("/pki/private/link-ovsl-a-0.key", "link.key", True),
+        ("/keys/ovsl-a.tls-crypt.key", "tls-crypt.key", True)]
+
+
+def test_link_ipv6_inside_and_outside():
+    link = _link(ends=[{"host": "g1", "remote": "fd00::1", "address6": "fd97::1/64",
+                        "networks": ["fd01:1::/64"]},
+                       {"host": "g2", "remote": "fd00::2", "address6": "fd97::2/64",
+                        "networks": ["fd01:2::/64", "10.201.2.0/24"]}])
+    problems = _lproblems([link])
+    assert problems == {"cidr": ["ovpn_shortcut_links[0] (ovsl-a): network 10.201.2.0/24 "
+                                 "needs address on both ends (it is routed to that inner "
+                                 "address)"]}, problems
+    link["ends"][1]["networks"] = ["fd01:2::/64"]
+    assert not _lproblems([link])
+    (a,) = _lplan([link], "g1")["links"]
+    assert (a["proto"], a["remote"], a["address6"], a["peer_vip6"]) == (
+        "udp6", "fd00::2", "fd97::1/64", "fd97::2")
+    assert a["peer_networks6"] == ["fd01:2::/64"] and a["local_vip"] is None
+    mixed = _link(ends=[{"host": "g1", "remote": "fd00::1", "address": "10.97.0.1/30"},
+                        {"host": "g2", "address": "10.97.0.2/30"}])
+    assert "are not of one IP version" in "".join(_lproblems([mixed])["host"])
 
 
 def test_link_to_an_unmanaged_remote():
@@ -217,22 +244,24 @@ def test_link_to_an_unmanaged_remote():
                        {"remote": "203.0.113.40", "address": "10.97.0.0/31",
                         "networks": ["172.16.40.0/24"]}], cipher="chacha20-poly1305")
     assert not _lproblems([link])
-    (r,) = _lplan([link], "g3")["links"]
+    plan = _lplan([link], "g3")
+    (r,) = plan["links"]
     assert (r["remote"], r["peer_host"], r["cipher"]) == ("203.0.113.40", None,
-                                                          "chacha20-poly1305")
+                                                          "CHACHA20-POLY1305")
     assert r["peer_networks"] == ["172.16.40.0/24"]
+    # the partner's certificate is made too (handed over by the operator)
+    assert plan["certs"] == ["link-ovsl-a-0", "link-ovsl-a-1"]
 
 
-def test_link_config_carries_the_module_parameters():
-    (r,) = _lplan([_link()], "g2")["links"]
-    cfg = L.link_config(r, "KEY", "/run/x")
-    assert cfg["device"] == {"name": "ovsl-a", "state": "present", "mode": "p2p", "mtu": 1400,
-                             "listen_port": 1196, "up": True}
-    assert cfg["instance"]["keys"] == {"cipher": "aes-256-gcm", "key_id": 0,
-                                       "static_key": "KEY", "direction": 1}
-    assert cfg["instance"]["vips"] == ["10.97.0.1"]
-    assert cfg["instance"]["iroutes"] == cfg["routes"] == ["10.201.1.0/24"]
-    assert cfg["address"] == "10.97.0.2/30" and cfg["key_state_dir"] == "/run/x"
+def test_links_sharing_a_pre_shared_key_file_are_refused():
+    # a pre-shared key restarts its packet-ids at 1 whenever an end is made
+    # again; two links on one key file would send under one key from packet 1
+    links = [_link(key_file="/k/shared.key"),
+             _link(name="ovsl-b", key_file="/k/shared.key", ends=[
+                 {"host": "g2", "port": 1197, "address": "10.97.1.1/30"},
+                 {"host": "g3", "address": "10.97.1.2/30"}])]
+    msgs = _lproblems(links)["key"]
+    assert len(msgs) == 2 and all("key_file /k/shared.key is refused" in m for m in msgs)
 
 
 @pytest.mark.parametrize(("links", "category", "needle"), [
@@ -244,12 +273,7 @@ def test_link_config_carries_the_module_parameters():
      "host", "host 'other' is in none of the groups"),
     ([_link(ends=[{"remote": "vpn.example.net", "address": "10.97.0.1/30"},
                   {"host": "g2", "address": "10.97.0.2/30"}])],
-     "host", "remote 'vpn.example.net' is not an IPv4 address"),
-    ([_link(), _link(name="ovsl-b", ends=[
-        {"host": "g2", "port": 1197, "address": "10.97.1.1/30"},
-        {"host": "g3", "address": "10.97.1.2/30"}])],
-     "duplicate", "ovpn_shortcut_links[1] (ovsl-b): peer_id 1 on g2 is also the peer_id of "
-                  "ovpn_shortcut_links[0] (ovsl-a)"),
+     "host", "remote 'vpn.example.net' is not an IPv4 or IPv6 address"),
     ([_link(), _link(peer_id=2)], "duplicate", "name 'ovsl-a' is also the name of"),
     ([_link(), _link(name="ovsl-b", peer_id=2, ends=[
         {"host": "g1", "address": "10.97.1.1/30"}, {"host": "g3", "address": "10.97.1.2/30"}])],
@@ -259,7 +283,7 @@ def test_link_config_carries_the_module_parameters():
      "cidr", "ends[0]: address '10.97.0.1/33' must be the end's inner IPv4 address"),
     ([_link(ends=[{"host": "g1", "address": "10.97.0.1/30", "networks": ["10.201.1.1/24"]},
                   {"host": "g2", "address": "10.97.0.2/30"}])],
-     "cidr", "network '10.201.1.1/24' is not an IPv4 CIDR without host bits"),
+     "cidr", "network '10.201.1.1/24' is not an IPv4 or IPv6 CIDR without host bits"),
     ([_link(ends=[{"host": "g1", "address": "10.97.0.1/30"},
                   {"host": "g2", "address": "10.97.0.5/30"}])],
      "cidr", "are not in one network"),
@@ -268,9 +292,12 @@ def test_link_config_carries_the_module_parameters():
      "duplicate", "network 10.201.1.0/24 is also behind ovpn_shortcut_links[0] (ovsl-a) ends[0]"),
     ([_link(cipher="BF-CBC")], "cipher",
      "ovpn_shortcut_links[0] (ovsl-a): unknown cipher 'BF-CBC'"),
-    ([_link(cipher="AES-192-GCM")], "cipher", "unknown cipher 'AES-192-GCM'"),
+    ([_link(cipher="AES-256-CBC")], "cipher", "unknown cipher 'AES-256-CBC'"),
     ([_link(peer_id=0xFFFFFF)], "link", "peer_id 16777215 must be an integer 0..16777214"),
-    ([_link(peer_id=None)], "link", "peer_id None must be an integer"),
+    ([_link(peer_id="x")], "link", "peer_id 'x' must be an integer"),
+    ([_link(keepalive_timeout=0)], "link", "keepalive_timeout 0 above it"),
+    ([_link(reneg_sec=10)], "link", "reneg_sec 10 must be 60..86400"),
+    ([_link(ends=[{"host": "g1"}, {"host": "g2"}])], "cidr", "need an inner address"),
     ([_link(name="a-very-long-device-name")], "link", "must be a device name"),
     ([_link(ends=[{"host": "g1", "address": "10.97.0.1/30"}])], "link",
      "ends must be a list of two dicts"),
@@ -278,33 +305,13 @@ def test_link_config_carries_the_module_parameters():
     ([_link(ends=[{"host": "g1", "port": 70000, "address": "10.97.0.1/30"},
                   {"host": "g2", "address": "10.97.0.2/30"}])], "port", "port 70000 must be"),
     ([_link(key_file="/nonexistent/k.key")], "key",
-     "key_file /nonexistent/k.key cannot be read"),
+     "key_file /nonexistent/k.key is refused: links negotiate fresh data channel keys"),
     ("not-a-list", "link", "ovpn_shortcut_links must be a list"),
 ])
 def test_bad_links_name_the_variable(links, category, needle):
     problems = _lproblems(links)
     assert category in problems, problems
     assert any(needle in m for m in problems[category]), problems
-
-
-def test_key_file_must_be_a_static_key(tmp_path):
-    bad = tmp_path / "bad.key"
-    bad.write_text("-----BEGIN OpenVPN Static key V1-----\nabcd\n"
-                   "-----END OpenVPN Static key V1-----\n")
-    assert "holds 2 bytes" in "".join(_lproblems([_link(key_file=str(bad))])["key"])
-    good = tmp_path / "good.key"
-    good.write_text("#\n-----BEGIN OpenVPN Static key V1-----\n"
-                    + "".join("0123456789abcdef" * 2 + "\n" for _ in range(16))
-                    + "-----END OpenVPN Static key V1-----\n")
-    assert not _lproblems([_link(key_file=str(good))])
-    (r,) = _lplan([_link(key_file=str(good))])["links"]
-    assert r["key_file"] == str(good) and _lplan([_link(key_file=str(good))])[
-        "keys_to_generate"] == []
-    # a generated key that exists is checked too, and not generated again
-    (tmp_path / "ovsl-a.key").write_text("garbage")
-    plan = _lplan([_link()], key_dir=str(tmp_path))
-    assert plan["keys_to_generate"] == []
-    assert "remove it to make a new one" in "".join(plan["problems"]["key"])
 
 
 @needs_easyrsa
@@ -318,46 +325,14 @@ def test_key_file_must_be_a_static_key(tmp_path):
                                          "address": "10.97.5.1/30"},
                                         {"remote": "192.0.2.1", "address": "10.97.5.2/30"}]}]},
      "ovpn_shortcut_links[0] (ovsl-x): unknown cipher 'AES-256-CBC'"),
+    ({"ovpn_shortcut_links": [
+        {"name": n, "key_file": "/etc/shared.key",
+         "ends": [{"host": "branch1.example.net", "port": p, "address": f"10.97.{p - 1000}.1/30"},
+                  {"remote": "192.0.2.1", "address": f"10.97.{p - 1000}.2/30"}]}
+        for n, p in (("ovsl-x", 1200), ("ovsl-y", 1201))]},
+     "ovpn_shortcut_links[1] (ovsl-y): key_file /etc/shared.key is refused"),
 ])
 def test_validate_play_rejects_bad_links(extra, needle):
     proc = _validate(extra)
     assert proc.returncode != 0, proc.stdout[-3000:]
     assert needle in proc.stdout, proc.stdout[-3000:]
-
-
-# -- ovpn-shortcut-links (files/ovpn_shortcut_links.py): addresses and routes ------------
-
-def _applier():
-    path = paths.REPO_ROOT / "roles/ovpn_shortcut/files/ovpn_shortcut_links.py"
-    spec = importlib.util.spec_from_file_location("ovpn_shortcut_links_cmd", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_links_command_adds_only_missing_addresses_and_routes(monkeypatch):
-    mod = _applier()
-    state = {"addr": [{"local": "10.97.0.9", "prefixlen": 30}],
-             "route": [{"dst": "10.97.0.8/30"}, {"dst": "10.201.2.0/24"}]}
-    calls = []
-
-    def fake_ip(*args):
-        calls.append(args)
-        if args[:4] == ("-j", "-4", "addr", "show"):
-            return json.dumps([{"addr_info": state["addr"]}])
-        if args[:4] == ("-j", "-4", "route", "show"):
-            return json.dumps(state["route"])
-        if args[:2] == ("addr", "replace"):
-            state["addr"].append({"local": args[2].split("/")[0], "prefixlen": 30})
-        if args[:2] == ("route", "replace"):
-            state["route"].append({"dst": args[2].removesuffix("/32")})
-        return ""
-
-    monkeypatch.setattr(mod, "_ip", fake_ip)
-    cfg = {"device": {"name": "ovsl-a"}, "address": "10.97.0.1/30",
-           "routes": ["10.201.2.0/24", "10.201.3.0/24", "10.201.4.7/32"]}
-    assert mod.apply_addresses(cfg) == ["ovsl-a: address 10.97.0.1/30",
-                                        "ovsl-a: route 10.201.3.0/24",
-                                        "ovsl-a: route 10.201.4.7/32"]
-    assert ("route", "replace", "10.201.3.0/24", "dev", "ovsl-a", "proto", "static") in calls
-    assert mod.apply_addresses(cfg) == []  # a second pass changes nothing

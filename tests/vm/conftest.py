@@ -85,7 +85,8 @@ def g2(guests: list[Guest]) -> Guest:
 
 @pytest.fixture(scope="session")
 def ovpn_module(image: Image, guests: list[Guest], tmp_path_factory) -> str:
-    """kernel_module/ built against each guest's kernel and installed (not loaded)."""
+    """kernel_module/ built against each guest's kernel and installed (not loaded),
+    with the test knobs (module parameters debug_*, absent from production builds)."""
     kos: dict[str, list] = {}
     t0 = time.monotonic()
     for g in guests:
@@ -93,7 +94,8 @@ def ovpn_module(image: Image, guests: list[Guest], tmp_path_factory) -> str:
         if release not in kos:
             out = tmp_path_factory.mktemp(f"kbuild-{release}")
             kos[release] = build_module(paths.REPO_ROOT / "kernel_module", out,
-                                        image=ensure_image(release=release))
+                                        image=ensure_image(release=release),
+                                        extra=["OVS_TEST_KNOBS=1"])
         g.install_modules(kos[release])
     TIMINGS["kbuild of kernel_module/ (" + ", ".join(kos) + ")"] = (
         f"{time.monotonic() - t0:.1f} s")

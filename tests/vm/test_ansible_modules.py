@@ -81,18 +81,24 @@ def _iroutes(p: dict) -> list[str]:
 def guests_ready(g1: Guest, g2: Guest, ovpn_module: str) -> tuple[Guest, Guest]:
     for g in (g1, g2):
         g.run("ip link del ovs-static 2>/dev/null; ip link del ovs-mp 2>/dev/null;"
-              f" rm -rf /run/ovpn-shortcut {CTL_DIR}; mkdir -p {CTL_DIR}; true")
+              # the register of used keys too: these disposable guests start over
+              f" rm -rf /run/ovpn-shortcut /var/lib/ovpn-shortcut {CTL_DIR};"
+              f" mkdir -p {CTL_DIR}; true")
         g.run(f"modprobe {ovpn_module}")
         g.copy_in(paths.REPO_ROOT / "kernel_module" / "tools", CTL_DIR)
         g.copy_in(paths.REPO_ROOT / "kernel_module" / "include", CTL_DIR)
     return g1, g2
 
 
-def _inst(pid: int, vip: str, **kw) -> dict:
+def _inst(pid: int, vip: str, gen: int = 0, **kw) -> dict:
+    """A peer with a key of its own (`gen`: a fresh key for the same peer): the
+    modules refuse material used on the host before, in either direction."""
     d = {"peer_id": pid, "remote": f"198.18.0.{100 + pid}", "remote_port": 1194,
-         "vips": [vip], "keys": {"cipher": "chacha20-poly1305", "key_id": pid % 8,
-                                 "encrypt_key": f"{pid:02x}" * 32, "encrypt_nonce": "ab" * 8,
-                                 "decrypt_key": "cd" * 32, "decrypt_nonce": "ef" * 8}}
+         "vips": [vip], "keys": {"cipher": "chacha20-poly1305", "key_id": (pid + gen) % 8,
+                                 "encrypt_key": f"{pid + 16 * gen:02x}" * 32,
+                                 "encrypt_nonce": "ab" * 8,
+                                 "decrypt_key": f"{0x80 + pid + 16 * gen:02x}" * 32,
+                                 "decrypt_nonce": "ef" * 8}}
     d.update(kw)
     return d
 
@@ -123,15 +129,25 @@ def test_peers_check_idempotence_diff_purge_absent(guests_ready):
     assert recap["g1"]["changed"] == 1
     assert _iroutes(kernel_peers(g1, "ovs-mp")[1]) == ["192.168.20.0/24"]
 
-    # --diff shows the moved VIP
-    moved = [_inst(1, "10.98.0.5", iroutes=["192.168.20.0/24"]), peers[1]]
+    # a moved VIP re-creates the peer: the same key again is refused (its
+    # packet-ids would restart at 1), before anything changes
+    same_key = [_inst(1, "10.98.0.5", iroutes=["192.168.20.0/24"]), peers[1]]
+    cmd = [str(ANSIBLE_PLAYBOOK), str(PLAYBOOKS / "peers.yml"), "-e",
+           json.dumps({"ovpn_test_instances": same_key})]
+    res = subprocess.run(cmd, cwd=paths.REPO_ROOT, env=_env(), capture_output=True,
+                         text=True, timeout=900)
+    assert res.returncode != 0 and "key material already used on this host" in res.stdout
+    assert _vip4(kernel_peers(g1, "ovs-mp")[1]) == "10.98.0.2"
+
+    # --diff shows the moved VIP (with a fresh key)
+    moved = [_inst(1, "10.98.0.5", gen=1, iroutes=["192.168.20.0/24"]), peers[1]]
     res, recap = play("peers.yml", "--diff", extra={"ovpn_test_instances": moved})
     assert recap["g1"]["changed"] == 1
     assert re.search(r'^-\s+"10\.98\.0\.2"', res.stdout, re.M), res.stdout[-4000:]
     assert re.search(r'^\+\s+"10\.98\.0\.5"', res.stdout, re.M), res.stdout[-4000:]
     k = kernel_peers(g1, "ovs-mp")
     assert _vip4(k[1]) == "10.98.0.5" and _iroutes(k[1]) == ["192.168.20.0/24"]
-    assert k[1]["primary_key_id"] == 1  # the key came along with the re-created peer
+    assert k[1]["primary_key_id"] == 2  # the fresh key came with the re-created peer
     _, recap = play("peers.yml", extra={"ovpn_test_instances": moved})
     assert recap["g1"]["changed"] == 0
 

@@ -2,10 +2,21 @@
 
 It runs on a lab of its own (the inventory boots it), exactly as README's
 deploy command does: the first run changes things, the second changes nothing.
-The lab inventory (inventory/lab/group_vars/all.yml) also declares a static
-site-to-site link g1 <-> g2 (ovsl-site): pinged across both ways, between the
-networks behind each end (a dummy interface per guest), counters read with
-ovpn_info, and rebuilt by its boot unit after the device is deleted.
+The lab inventory (inventory/lab/group_vars/all.yml) also declares two
+site-to-site links g1 <-> g2, OpenVPN point-to-point TLS instances with the
+data channel in the kernel: ovsl-site (IPv4 outer, IPv4+IPv6 inner, a site
+network behind each end on a dummy interface) and ovsl-v6 (IPv6 outer and
+inner). Both are pinged across; then one end restarts its link service while
+every data packet is captured on the wire and every key handed to the kernel
+is read off netlink (tests/vm/link_scenarios.py): no (key, nonce) pair may
+repeat, packets captured before the restart replayed after it must all be
+refused, and the link must heal without help.
+
+OVPN_TEST_LINK_NONCES=1 adds test_link_nonces_across_restarts: the same audit
+across a service restart of each end, a real reboot of g2, both ends at once,
+the module reloaded by the role's handler, the playbook again, and a moved
+remote (a long run: the lab must be up with OVPN_LAB_GUEST_REBOOT=1, which the
+test sets for its lab). Numbers go to <cache>/results/link-nonces-<lab>.json.
 """
 
 from __future__ import annotations
@@ -15,6 +26,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -23,17 +35,24 @@ from ovpn_lab import paths
 from ovpn_lab.guest import kernel_trouble
 from ovpn_lab.lab import Lab
 
+from . import link_scenarios as ls
+
 LAB = os.environ.get("OVPN_SITE_LAB", "pytest-site")
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 ANSIBLE = Path(sys.executable).parent / "ansible"
-LINK = "ovsl-site"
-# inventory/lab/group_vars/all.yml: inner address and the site network behind each guest
-LINK_ENDS = {"g1": ("10.97.0.1", "10.201.1.1/24"), "g2": ("10.97.0.2", "10.201.2.1/24")}
+NONCES = os.environ.get("OVPN_TEST_LINK_NONCES") == "1"
+LINKS = ls.LINKS
+# inventory/lab/group_vars/all.yml: inner addresses and the site networks behind each guest
+LINK_ENDS = {"g1": ("10.97.0.1", "10.201.1.1/24", "fd97::1", "fd01:201:1::1/64", "fd98::1"),
+             "g2": ("10.97.0.2", "10.201.2.1/24", "fd97::2", "fd01:201:2::1/64", "fd98::2")}
+RESULTS = paths.cache_dir() / "results"
 
 
-def _play(*args: str) -> subprocess.CompletedProcess:
+def _play(*args: str, playbook: str = "site.yml") -> subprocess.CompletedProcess:
     env = dict(os.environ, OVPN_LAB_NAME=LAB, ANSIBLE_FORCE_COLOR="0")
-    return subprocess.run([str(ANSIBLE_PLAYBOOK), "site.yml", *args], cwd=paths.REPO_ROOT,
+    if NONCES:
+        env["OVPN_LAB_GUEST_REBOOT"] = "1"  # a real reboot keeps the guest's disk
+    return subprocess.run([str(ANSIBLE_PLAYBOOK), playbook, *args], cwd=paths.REPO_ROOT,
                           env=env, capture_output=True, text=True, timeout=3600)
 
 
@@ -71,21 +90,16 @@ def test_site_yml_deploys_then_is_idempotent(site_lab):
         assert g.run("test -d /sys/module/ovpn_shortcut", check=False).returncode == 0
         assert "ovpn_shortcut" in g.run("cat /etc/modules-load.d/ovpn-shortcut.conf").stdout
     _assert_vpn_through_the_module(site_lab)
-    _assert_static_link(site_lab)
+    _assert_links(site_lab)
 
-    # the boot unit makes the link again, exactly as the modules left it: the
-    # second run below must then still change nothing. Both ends are reset (a
-    # power cut at both sites): if only one end restarts, its packet-ids start
-    # again at 1 and the other end drops them as replays (docs/server.md).
-    for g in (site_lab.guest("g1"), site_lab.guest("g2")):
-        assert g.run("systemctl is-enabled ovpn-shortcut-links").stdout.strip() == "enabled"
-        g.run(f"ip link del {LINK}")
-    for g in (site_lab.guest("g1"), site_lab.guest("g2")):
-        g.run("systemctl restart ovpn-shortcut-links")
-        out = g.run("journalctl -u ovpn-shortcut-links -n 20 --no-pager").stdout
-        assert f"{LINK}: create" in out and f"{LINK}: new-key" in out, out
-        assert f"{LINK}: route " in out, out
-    _assert_static_link(site_lab)
+    # one end restarts its links: they heal by themselves with fresh keys, no
+    # (key, nonce) pair repeats, nothing captured before is accepted again
+    g2 = site_lab.guest("g2")
+    res = ls.run_scenario(site_lab, "g2-service-restart", lambda: g2.run(
+        "systemctl restart openvpn-server@ovsl-site openvpn-server@ovsl-v6"),
+        RESULTS / f"link-nonces-{LAB}")
+    _save([res])
+    _assert_scenario(res)
 
     second = _play()
     assert second.returncode == 0, second.stdout[-8000:]
@@ -93,13 +107,36 @@ def test_site_yml_deploys_then_is_idempotent(site_lab):
     changed = {h: r["changed"] for h, r in recap.items() if r["changed"]}
     assert not changed, f"second run changed {changed}:\n{second.stdout[-6000:]}"
     _assert_vpn_through_the_module(site_lab)
-    _assert_static_link(site_lab)
+    _assert_links(site_lab)
 
 
-def _link_peer(host: str) -> dict:
+@pytest.mark.skipif(not NONCES, reason="long: OVPN_TEST_LINK_NONCES=1 (README, tests)")
+def test_link_nonces_across_restarts(site_lab):
+    """Every restart the links meet (link_scenarios.every_restart), each audited."""
+    for res in ls.every_restart(site_lab, RESULTS / f"link-nonces-{LAB}", _save):
+        _assert_scenario(res)
+
+
+def _save(results: list[ls.Result]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"link-nonces-{LAB}.json"
+    out.write_text(json.dumps([asdict(r) for r in results], indent=1) + "\n")
+    print(f"link nonce audit -> {out}: {json.dumps([asdict(r) for r in results])}")
+
+
+def _assert_scenario(res: ls.Result) -> None:
+    a = res.audit
+    assert a["repeated_key_nonce_pairs"] == 0, res
+    assert a["unattributed_packets"] == 0, res  # every packet's key was seen
+    assert a["data_packets_checked"] >= 50 and a["keys_seen_on_the_wire"] >= 4, res
+    assert res.replayed >= 20 and res.replay_accepted == 0, res
+    assert res.heal_seconds < 150, res
+
+
+def _link_peer(host: str, link: str = "ovsl-site") -> dict:
     """The link's only peer as ovpn_info reports it (ad hoc: 'g1 | SUCCESS => {json}')."""
     env = dict(os.environ, OVPN_LAB_NAME=LAB, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
-    res = subprocess.run([str(ANSIBLE), host, "-m", "ovpn_info", "-a", f"device={LINK}", "-o"],
+    res = subprocess.run([str(ANSIBLE), host, "-m", "ovpn_info", "-a", f"device={link}", "-o"],
                          cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True,
                          timeout=600)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
@@ -108,28 +145,46 @@ def _link_peer(host: str) -> dict:
     return peer
 
 
-def _assert_static_link(lab: Lab) -> None:
-    """ovsl-site: inner addresses and the site networks reach each other both ways."""
-    key = Path.home() / ".local/share/ovpn-shortcut/pki/links" / f"{LINK}.key"
+def _assert_links(lab: Lab) -> None:
+    """Both links: kernel devices driven by OpenVPN, inner addresses and the site
+    networks (IPv4 and IPv6) reach each other both ways, the kernel counts it."""
+    key = Path.home() / ".local/share/ovpn-shortcut/pki/links/ovsl-site.tls-crypt.key"
     assert key.stat().st_mode & 0o777 == 0o600, oct(key.stat().st_mode)
+    for g in lab.guests():
+        for link in LINKS:
+            assert g.run(f"systemctl is-active openvpn-server@{link}").stdout.strip() == "active"
+            kind = json.loads(g.run(f"ip -d -j link show {link}").stdout)[0]["linkinfo"]
+            assert kind["info_kind"] == "ovpn-shortcut", (g.name, link, kind)
+            mode = g.run(f"stat -c %a /etc/ovpn-shortcut/links/{link}/link.key").stdout
+            assert mode.strip() == "600", (g.name, link, mode)
+        assert g.run("test -e /etc/systemd/system/ovpn-shortcut-links.service",
+                     check=False).returncode != 0
+    ls.wait_healed(lab)
     before = {h: _link_peer(h)["counters"] for h in LINK_ENDS}
     for host, other in (("g1", "g2"), ("g2", "g1")):
         g = lab.guest(host)
-        site = LINK_ENDS[host][1]
-        # the "site" behind this end: a LAN address on a dummy interface
+        site4, site6 = LINK_ENDS[host][1], LINK_ENDS[host][3]
+        o4, o6, other_v6 = LINK_ENDS[other][0], LINK_ENDS[other][2], LINK_ENDS[other][4]
+        # the "site" behind this end: LAN addresses on a dummy interface
         g.run(f"ip link show site0 >/dev/null 2>&1 || ip link add site0 type dummy;"
-              f" ip link set site0 up; ip addr replace {site} dev site0")
-        ping = g.run(f"ping -c 5 -i 0.3 -W 3 {LINK_ENDS[other][0]}", check=False)
-        assert ping.returncode == 0, ping.stdout
+              f" ip link set site0 up; ip addr replace {site4} dev site0;"
+              f" ip -6 addr replace {site6} dev site0 nodad")
+        for cmd in (f"ping -c 5 -i 0.3 -W 3 {o4}", f"ping -6 -c 3 -i 0.3 -W 3 {o6}",
+                    f"ping -6 -c 3 -i 0.3 -W 3 {other_v6}"):
+            ping = g.run(cmd, check=False)
+            assert ping.returncode == 0, (host, cmd, ping.stdout)
     for host, other in (("g1", "g2"), ("g2", "g1")):
-        src, dst = (LINK_ENDS[h][1].split("/")[0] for h in (host, other))
-        ping = lab.guest(host).run(f"ping -c 5 -i 0.3 -W 3 -I {src} {dst}", check=False)
-        assert ping.returncode == 0, f"{host} site {src} -> {other} site {dst}: {ping.stdout}"
+        for i, flag in ((1, ""), (3, "-6")):
+            src, dst = (LINK_ENDS[h][i].split("/")[0] for h in (host, other))
+            ping = lab.guest(host).run(f"ping {flag} -c 5 -i 0.3 -W 3 -I {src} {dst}",
+                                       check=False)
+            assert ping.returncode == 0, f"{host} site {src} -> {other} site {dst}: {ping.stdout}"
     for host in LINK_ENDS:
         after = _link_peer(host)["counters"]
-        # 10 echo requests out and 10 replies back per end (plus keepalives)
+        # >= 18 echo requests out and replies back per end on ovsl-site (plus keepalives)
         for c in ("vpn_rx_packets", "vpn_tx_packets", "link_rx_packets", "link_tx_packets"):
             assert after[c] - before[host][c] >= 20, (host, c, before[host], after)
+        assert _link_peer(host, "ovsl-v6")["counters"]["vpn_rx_packets"] >= 3
 
 
 def _assert_vpn_through_the_module(lab: Lab) -> None:

@@ -39,8 +39,8 @@ PATCH_SUBDIR = "ovpn-shortcut"
 # Raise the suffix whenever the series changes, or apt keeps an earlier build of the
 # same version on hosts already deployed. SERIES_DIGEST is series_digest() of the
 # series the suffix was given to; a unit test fails when they no longer match.
-DEFAULT_SUFFIX = "+ovpnsc2"
-SERIES_DIGEST = "9e5986c3f52a4c0e9421b0def018fc475f03c937c10f7256b87eb5a3249cba2b"
+DEFAULT_SUFFIX = "+ovpnsc3"
+SERIES_DIGEST = "dac0378bc601f2731341f595417205bcc1fc935c72b69a2c4df9fa53196a0cf1"
 MAINTAINER = "ovpn-shortcut build <root@localhost>"
 
 _T0 = time.monotonic()
