@@ -60,12 +60,17 @@ def lab(image: Image) -> Iterator[Lab]:
     t0 = time.monotonic()
     lab.up(2, fresh=True, releases=RELEASES)
     TIMINGS["boot of 2 guests to SSH (parallel)"] = f"{time.monotonic() - t0:.1f} s"
+    keep = os.environ.get("OVPN_LAB_KEEP") == "1"  # left up for inspection
     try:
         yield lab
     finally:
-        t0 = time.monotonic()
-        lab.down()
-        TIMINGS["shutdown of 2 guests"] = f"{time.monotonic() - t0:.1f} s"
+        if keep:
+            print(f"\nOVPN_LAB_KEEP=1: lab {lab.name!r} left up "
+                  f"(ovpn-lab --lab {lab.name} down)")
+        else:
+            t0 = time.monotonic()
+            lab.down()
+            TIMINGS["shutdown of 2 guests"] = f"{time.monotonic() - t0:.1f} s"
 
 
 @pytest.fixture(scope="session")

@@ -70,8 +70,10 @@ def deployed(lab, g1: Guest, g2: Guest, ovpn_module: str, openvpn_debs: dict[str
         "ovpn_shortcut_dkms": False, "ovpn_shortcut_module_load": False,
         "ovpn_shortcut_pki_dir": str(pki),
         "ovpn_shortcut_openvpn_debs": openvpn_debs,
-        # the server and its clients only: the lab's site-to-site links (their own
-        # OpenVPN processes on g1 and g2) are test_site.py's
+        # the server and its clients only. With the lab's site-to-site links g2 would
+        # get the patched OpenVPN (a link end needs it) and c1..c3 would no longer be
+        # stock clients but DCO ones; test_site.py covers that host (its client
+        # killed and restarted on the module)
         "ovpn_shortcut_links": [],
         "ovpn_shortcut_server_keepalive_interval": 2,
         "ovpn_shortcut_server_keepalive_timeout": 10,

@@ -24,8 +24,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -100,6 +102,8 @@ def test_site_yml_deploys_then_is_idempotent(site_lab):
         RESULTS / f"link-nonces-{LAB}")
     _save([res])
     _assert_scenario(res)
+
+    _assert_client_survives_kill9(site_lab)
 
     second = _play()
     assert second.returncode == 0, second.stdout[-8000:]
@@ -185,6 +189,43 @@ def _assert_links(lab: Lab) -> None:
         for c in ("vpn_rx_packets", "vpn_tx_packets", "link_rx_packets", "link_tx_packets"):
             assert after[c] - before[host][c] >= 20, (host, c, before[host], after)
         assert _link_peer(host, "ovsl-v6")["counters"]["vpn_rx_packets"] >= 3
+
+
+def _assert_client_survives_kill9(lab: Lab) -> None:
+    """g2's client runs the patched OpenVPN (g2 has links), so its device is an
+    ovpn-shortcut device, which outlives a killed OpenVPN with its address and
+    routes. With the profile's `dev tun` the next start took tun1 beside the stale
+    tun0, whose route to the server's network won: no traffic (and Debian's unit
+    did not restart the client at all). The role's client has a fixed device name,
+    which patch 0005 replaces, and a Restart=on-failure drop-in."""
+    g2 = lab.guest("g2")
+    unit, dev = "openvpn-client@ovpnsc", "ovpnsc-c"
+
+    def devices() -> list[str]:
+        links = json.loads(g2.run("ip -d -j link show").stdout)
+        return sorted(ln["ifname"] for ln in links
+                      if ln.get("linkinfo", {}).get("info_kind") == "ovpn-shortcut"
+                      and not ln["ifname"].startswith("ovsl-"))
+
+    assert devices() == [dev]
+    old_index = json.loads(g2.run(f"ip -j link show {dev}").stdout)[0]["ifindex"]
+    pid = int(g2.run(f"systemctl show -p MainPID --value {unit}").stdout)
+    since = g2.run("date '+%F %T'").stdout.strip()
+    g2.run(f"kill -9 {pid}")
+    for _ in range(90):
+        now = int(g2.run(f"systemctl show -p MainPID --value {unit}").stdout)
+        journal = g2.run(f"journalctl -q -o cat -u {unit} --since {shlex.quote(since)}",
+                         check=False).stdout
+        if now not in (0, pid) and "Initialization Sequence Completed" in journal:
+            break
+        time.sleep(2)
+    else:
+        pytest.fail(f"{unit} not back after kill -9:\n{journal[-3000:]}")
+    assert f"DCO device {dev} already exists" in journal, journal[-3000:]
+    assert devices() == [dev]
+    assert json.loads(g2.run(f"ip -j link show {dev}").stdout)[0]["ifindex"] != old_index
+    ping = g2.run("ping -c 3 -i 0.5 -W 3 10.98.0.1", check=False)
+    assert ping.returncode == 0, ping.stdout + journal[-3000:]
 
 
 def _assert_vpn_through_the_module(lab: Lab) -> None:
