@@ -7,6 +7,12 @@ attached to the test report, and any WARN/BUG/oops in them fails the test.
 The guests' Debian releases: $OVPN_LAB_RELEASES, comma-separated in guest
 order (default bookworm for both; `trixie` for both, `trixie,bookworm` for a
 Debian 13 g1 and a Debian 12 g2).
+
+OVPN_TEST_DEBUG_KERNEL=1 (OVPN_HARDEN_DEBUG_KERNEL=1 too): the lab is one guest
+on the lab's debug kernel (KASAN, lockdep, kmemleak, ...; ovpn_lab/debugkernel.py)
+and the module is built against that tree, so the single-guest kernel tests
+(test_kernel_scenarios.py, test_kernel_stress.py, test_hardening.py) run on it
+and the kernel-log guard fails them on any report.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ovpn_lab import paths
+from ovpn_lab import debugkernel, paths
 from ovpn_lab.guest import Guest, kernel_trouble
 from ovpn_lab.image import Image, ensure_image
 from ovpn_lab.kbuild import build_module
@@ -25,6 +31,8 @@ from ovpn_lab.lab import Lab, guest_releases
 from ovpn_lab.openvpn_deb import ensure_openvpn_debs, openvpn_deb
 from tests.conftest import TIMINGS
 
+DEBUG_KERNEL = "1" in (os.environ.get("OVPN_TEST_DEBUG_KERNEL"),
+                       os.environ.get("OVPN_HARDEN_DEBUG_KERNEL"))
 RELEASES = guest_releases(2, os.environ.get("OVPN_LAB_RELEASES", "bookworm").split(","))
 
 # Tests that boot a lab of their own run first, before the shared lab is up,
@@ -56,10 +64,16 @@ def image() -> Image:
 
 @pytest.fixture(scope="session")
 def lab(image: Image) -> Iterator[Lab]:
-    lab = Lab(os.environ.get("OVPN_LAB_NAME", "pytest"))
+    lab = Lab(os.environ.get("OVPN_LAB_NAME", "harden-debug" if DEBUG_KERNEL else "pytest"))
     t0 = time.monotonic()
-    lab.up(2, fresh=True, releases=RELEASES)
-    TIMINGS["boot of 2 guests to SSH (parallel)"] = f"{time.monotonic() - t0:.1f} s"
+    if DEBUG_KERNEL:
+        k = debugkernel.ensure_debug_kernel()
+        TIMINGS["debug kernel"] = f"{k.release} (built in {k.meta['build_seconds']} s)"
+        debugkernel.boot(lab, 1, kernel=k)
+        TIMINGS["boot of the debug guest to SSH"] = f"{time.monotonic() - t0:.1f} s"
+    else:
+        lab.up(2, fresh=True, releases=RELEASES)
+        TIMINGS["boot of 2 guests to SSH (parallel)"] = f"{time.monotonic() - t0:.1f} s"
     keep = os.environ.get("OVPN_LAB_KEEP") == "1"  # left up for inspection
     try:
         yield lab
@@ -94,8 +108,13 @@ def ovpn_module(image: Image, guests: list[Guest], tmp_path_factory) -> str:
     with the test knobs (module parameters debug_*, absent from production builds)."""
     kos: dict[str, list] = {}
     t0 = time.monotonic()
+    if DEBUG_KERNEL:
+        k = debugkernel.ensure_debug_kernel()
+        kos[k.release] = build_module(paths.REPO_ROOT / "kernel_module",
+                                      tmp_path_factory.mktemp("kbuild-debug"),
+                                      kdir=k.kbuild, extra=["OVS_TEST_KNOBS=1"])
     for g in guests:
-        release = g.release_name()
+        release = debugkernel.ensure_debug_kernel().release if DEBUG_KERNEL else g.release_name()
         if release not in kos:
             out = tmp_path_factory.mktemp(f"kbuild-{release}")
             kos[release] = build_module(paths.REPO_ROOT / "kernel_module", out,

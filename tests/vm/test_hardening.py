@@ -11,11 +11,12 @@ Sizes: OVPN_HARDEN_FULL=1 runs the full figures (1,000,000 datagrams, 20,000
 netlink requests, 10,000 churn cycles, 500 key swaps a side; `./dev harden`),
 otherwise a CI-sized run (OVPN_HARDEN_PACKETS etc. override each figure).
 
-OVPN_HARDEN_DEBUG_KERNEL=1 (opt-in, `./dev harden --debug-kernel`): the guest
-boots the lab's debug kernel instead (KASAN, lockdep, kmemleak, ...; built
-once from Debian's source by ovpn_lab/debugkernel.py, which takes hours on 2
-cores the first time), the module is built against that tree, and kmemleak is
-scanned after the run. Figures go to test-reports/hardening-debug.json.
+OVPN_TEST_DEBUG_KERNEL=1 (opt-in, `./dev harden --debug-kernel`; see
+tests/vm/conftest.py): the guest boots the lab's debug kernel instead (KASAN,
+lockdep, kmemleak, ...; built once from Debian's source by
+ovpn_lab/debugkernel.py, 14-75 minutes on 2 cores the first time), the module
+is built against that tree, and kmemleak is scanned after the run. Figures go
+to test-reports/hardening-debug.json.
 """
 
 from __future__ import annotations
@@ -23,17 +24,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
-from collections.abc import Iterator
 
-import pytest
-
-from ovpn_lab import debugkernel, paths
-from ovpn_lab.debugkernel import DebugKernel
+from ovpn_lab import paths
 from ovpn_lab.guest import Guest
-from ovpn_lab.kbuild import build_module
-from ovpn_lab.lab import Lab
-from tests.conftest import TIMINGS
+
+from .conftest import DEBUG_KERNEL
 
 GUEST_DIR = "/root/ovpn-km"
 FULL = {"packets": 1_000_000, "nl-requests": 20_000, "churn": 10_000, "swaps": 500}
@@ -46,43 +41,9 @@ def sizes() -> dict[str, int]:
             for k, v in base.items()}
 
 
-DEBUG_KERNEL = os.environ.get("OVPN_HARDEN_DEBUG_KERNEL") == "1"
 # kmemleak: a frame of an unloaded module prints as a bare address in the
 # module area; with only ovpn_shortcut ever loaded, such a frame is ours.
 _MODULE_FRAME = re.compile(r"\[<ffffffff[a-f][0-9a-f]{7}>\] 0xffffffff[a-f]")
-
-
-if DEBUG_KERNEL:
-    # These override tests/vm/conftest.py's `lab` and `ovpn_module` for this
-    # module (run it alone in this mode): one guest on the debug kernel, in a lab
-    # of its own; the conftest's `guests`, `g1` and kernel-log guard then use it.
-
-    @pytest.fixture(scope="session")
-    def debug_kernel() -> DebugKernel:
-        t0 = time.monotonic()
-        k = debugkernel.ensure_debug_kernel()
-        TIMINGS["debug kernel"] = (f"{k.release} (built in {k.meta['build_seconds']} s; "
-                                   f"this run {time.monotonic() - t0:.1f} s)")
-        return k
-
-    @pytest.fixture(scope="session")
-    def lab(debug_kernel: DebugKernel) -> Iterator[Lab]:
-        lab = Lab(os.environ.get("OVPN_LAB_NAME", "harden-debug"))
-        t0 = time.monotonic()
-        debugkernel.boot(lab, 1, kernel=debug_kernel)
-        TIMINGS["boot of the debug guest to SSH"] = f"{time.monotonic() - t0:.1f} s"
-        try:
-            yield lab
-        finally:
-            lab.down()
-
-    @pytest.fixture(scope="session")
-    def ovpn_module(debug_kernel: DebugKernel, guests: list[Guest], tmp_path_factory) -> str:
-        out = tmp_path_factory.mktemp("kbuild-debug")
-        kos = build_module(paths.REPO_ROOT / "kernel_module", out, kdir=debug_kernel.kbuild)
-        for g in guests:
-            g.install_modules(kos)
-        return "ovpn_shortcut"
 
 
 def kmemleak_scan(g: Guest) -> list[str]:
