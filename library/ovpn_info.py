@@ -13,6 +13,8 @@ description:
     with get-dev and its peers with a get-peer dump. Changes nothing.
   - Key material is never reported (the kernel does not return it); the key-ids
     in the primary and secondary slots are.
+  - Without the C(ovpn_shortcut) kernel module loaded it says so (C(module_loaded),
+    a warning) and reports no device; asked for one O(device), it fails.
 version_added: "0.1.0"
 author: ovpn-shortcut project (!UNKNOWN)
 requirements:
@@ -42,6 +44,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+module_loaded:
+  description: Whether the ovpn_shortcut kernel module is loaded on the target.
+  returned: always
+  type: bool
+  sample: true
 devices:
   description: One entry per device.
   returned: always
@@ -86,6 +93,8 @@ devices:
           counters: {vpn_rx_packets: 3, vpn_tx_packets: 3}
 """
 
+from typing import Any  # noqa: E402
+
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible.module_utils.ovpn_shortcut_ansible import (  # noqa: E402
     NetlinkBackend,
@@ -94,9 +103,17 @@ from ansible.module_utils.ovpn_shortcut_ansible import (  # noqa: E402
 )
 
 
-def run(module: AnsibleModule, backend: object) -> dict:
+def run(module: AnsibleModule, backend: Any) -> dict:
     """The module's work on a backend (the kernel, or a fake in unit tests)."""
-    return {"changed": False, "devices": gather_facts(backend, module.params["device"])}
+    device = module.params["device"]
+    if not backend.module_loaded():
+        if device is not None:
+            module.fail_json(msg=f"device {device}: the ovpn_shortcut kernel module is not "
+                                 "loaded on this host", module_loaded=False)
+        module.warn("the ovpn_shortcut kernel module is not loaded on this host: "
+                    "no ovpn-shortcut device can exist")
+        return {"changed": False, "module_loaded": False, "devices": []}
+    return {"changed": False, "module_loaded": True, "devices": gather_facts(backend, device)}
 
 
 def main(backend_factory: type = NetlinkBackend) -> None:

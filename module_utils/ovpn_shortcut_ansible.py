@@ -587,6 +587,11 @@ class NetlinkBackend:
             self._ovs.close()
             self._ovs = None
 
+    @staticmethod
+    def module_loaded() -> bool:
+        """Is the ovpn_shortcut kernel module loaded (else no device can exist)?"""
+        return os.path.isdir("/sys/module/ovpn_shortcut")
+
     # -- links
 
     def link(self, name: str) -> dict[str, Any] | None:

@@ -9,7 +9,9 @@
   ovpn-shortcut peer set DEV ID --keepalive-interval S --keepalive-timeout S
   ovpn-shortcut peer del DEV ID | peer get DEV [ID]
   ovpn-shortcut key add DEV ID --slot primary|secondary --key-id K --cipher ALG
-                --encrypt-key HEX --encrypt-nonce HEX --decrypt-key HEX --decrypt-nonce HEX
+                --key-file FILE|-   (lines: encrypt-key HEX, encrypt-nonce HEX,
+                                     decrypt-key HEX, decrypt-nonce HEX)
+                (or --encrypt-key HEX ... in argv: visible to every local user in ps)
   ovpn-shortcut key swap DEV ID | key del DEV ID --slot primary|secondary
   ovpn-shortcut iroute add|del DEV ID PREFIX/LEN
   ovpn-shortcut watch [--count N] [--timeout S]
@@ -30,8 +32,10 @@ from collections.abc import Callable
 from typing import Any
 
 if __package__:
+    from . import args as checks
     from . import load_client
 else:  # pragma: no cover - imported as a plain module
+    from ovpn_shortcut_cli import args as checks
     from ovpn_shortcut_cli import load_client
 
 nl = load_client()
@@ -223,16 +227,32 @@ def cmd_peer_get(args: argparse.Namespace) -> None:
             emit(args, {"peer": peer}, format_peers([peer]))
 
 
-def _hex(text: str) -> bytes:
-    return bytes.fromhex(text.replace(":", ""))
+def _key_fields(args: argparse.Namespace) -> tuple[dict[str, str], str]:
+    """The four key fields and where they came from (for error messages)."""
+    given = {f: getattr(args, f.replace("-", "_")) for f in checks.KEY_FIELDS}
+    given = {f: v for f, v in given.items() if v is not None}
+    if args.key_file is not None:
+        if given:
+            raise ValueError("key material either in --key-file or in --encrypt-key etc., "
+                             "not both")
+        return checks.read_key_file(args.key_file), f"--key-file {args.key_file}: "
+    missing = [f"--{f}" for f in checks.KEY_FIELDS if f not in given]
+    if missing:
+        raise ValueError(f"key add needs --key-file, or all of {', '.join(missing)}")
+    print("ovpn-shortcut: warning: key material in argv is visible to every local user "
+          "(ps, /proc/PID/cmdline); use --key-file FILE or --key-file - (stdin)",
+          file=sys.stderr)
+    return given, "--"
 
 
 def cmd_key_add(args: argparse.Namespace) -> None:
+    fields, source = _key_fields(args)
+    m = checks.key_material(args.cipher, fields, source)
     key = nl.Key(
         peer_id=args.peer_id, slot=nl.parse_enum(nl.KeySlot, args.slot), key_id=args.key_id,
         cipher=nl.parse_enum(nl.CipherAlg, args.cipher),
-        encrypt=nl.KeyDir(_hex(args.encrypt_key), _hex(args.encrypt_nonce)),
-        decrypt=nl.KeyDir(_hex(args.decrypt_key), _hex(args.decrypt_nonce)),
+        encrypt=nl.KeyDir(m["encrypt-key"], m["encrypt-nonce"]),
+        decrypt=nl.KeyDir(m["decrypt-key"], m["decrypt-nonce"]),
     )
     # recorded (fsync) before it is sent; material used on this host before is
     # refused: the kernel would start its packet-ids again at 1
@@ -295,9 +315,10 @@ def _sub(parent: Any, name: str, handler: Handler, help_text: str,
 def _dev_peer(p: argparse.ArgumentParser, peer_optional: bool = False) -> None:
     p.add_argument("dev", help="device name or ifindex")
     if peer_optional:
-        p.add_argument("peer_id", type=int, nargs="?", help="peer-id (all peers if omitted)")
+        p.add_argument("peer_id", type=checks.peer_id, nargs="?",
+                       help="peer-id (all peers if omitted)")
     else:
-        p.add_argument("peer_id", type=int, help="peer-id")
+        p.add_argument("peer_id", type=checks.peer_id, help="peer-id (0..16777214)")
 
 
 def _add_dev_commands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -305,13 +326,13 @@ def _add_dev_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p = _sub(dev, "add", cmd_dev_add, "create a device (rtnetlink)", common)
     p.add_argument("dev")
     p.add_argument("--mode", default="p2p", choices=["p2p", "mp"])
-    p.add_argument("--listen-port", type=int)
+    p.add_argument("--listen-port", type=checks.port)
     p = _sub(dev, "del", cmd_dev_del, "delete a device", common)
     p.add_argument("dev")
     p = _sub(dev, "set", cmd_dev_set, "open (N>0) or close (0) the device-owned socket",
              common)
     p.add_argument("dev")
-    p.add_argument("--listen-port", type=int, required=True)
+    p.add_argument("--listen-port", type=checks.port, required=True)
     p.add_argument("--family", choices=["inet", "inet6"])
 
 
@@ -319,19 +340,20 @@ def _add_peer_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     peer = sub.add_parser("peer", help="peers").add_subparsers(dest="action", required=True)
     p = _sub(peer, "add", cmd_peer_add, "add a peer", common)
     _dev_peer(p)
-    p.add_argument("--remote", help="HOST:PORT or [HOST6]:PORT of the peer")
+    p.add_argument("--remote", type=checks.endpoint,
+                   help="HOST:PORT or [HOST6]:PORT of the peer")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--bind", help="open a UDP socket bound to HOST:PORT and hand it over "
                      "(kept open by a background process until the device has no peer)")
     src.add_argument("--fd", type=int, help="hand over this UDP socket fd")
-    p.add_argument("--vpn-ipv4")
-    p.add_argument("--vpn-ipv6")
-    p.add_argument("--local-ip")
+    p.add_argument("--vpn-ipv4", type=checks.address)
+    p.add_argument("--vpn-ipv6", type=checks.address)
+    p.add_argument("--local-ip", type=checks.address)
     p.add_argument("--data-v1", action="store_true")
     p = _sub(peer, "set", cmd_peer_set, "set keepalive", common)
     _dev_peer(p)
-    p.add_argument("--keepalive-interval", "--interval", type=int, required=True)
-    p.add_argument("--keepalive-timeout", "--timeout", type=int, required=True)
+    p.add_argument("--keepalive-interval", "--interval", type=checks.seconds, required=True)
+    p.add_argument("--keepalive-timeout", "--timeout", type=checks.seconds, required=True)
     p = _sub(peer, "del", cmd_peer_del, "delete a peer", common)
     _dev_peer(p)
     p = _sub(peer, "get", cmd_peer_get, "one peer or all peers", common)
@@ -343,11 +365,15 @@ def _add_key_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p = _sub(key, "add", cmd_key_add, "install a key in a slot", common)
     _dev_peer(p)
     p.add_argument("--slot", default="primary", choices=["primary", "secondary"])
-    p.add_argument("--key-id", type=int, default=0)
+    p.add_argument("--key-id", type=checks.key_id, default=0)
     p.add_argument("--cipher", default="aes-gcm",
                    choices=["none", "aes-gcm", "chacha20-poly1305"])
+    p.add_argument("--key-file", metavar="FILE",
+                   help="the key: lines 'encrypt-key HEX', 'encrypt-nonce HEX', "
+                        "'decrypt-key HEX', 'decrypt-nonce HEX'; '-' reads standard input")
     for name in ("--encrypt-key", "--encrypt-nonce", "--decrypt-key", "--decrypt-nonce"):
-        p.add_argument(name, required=True, help="hex")
+        p.add_argument(name, metavar="HEX",
+                       help="in argv: visible to every local user (prefer --key-file)")
     p.add_argument("--key-register", default=nl.DEFAULT_KEY_REGISTER,
                    help="fingerprints of every key used on this host: material found "
                         "there is refused (default %(default)s)")
@@ -371,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(sub, "iroute", cmd_iroute, "route a prefix to a peer", common)
     p.add_argument("action", choices=["add", "del"])
     _dev_peer(p)
-    p.add_argument("prefix", help="e.g. 10.9.0.0/24 or fd00:1::/64")
+    p.add_argument("prefix", type=checks.prefix, help="e.g. 10.9.0.0/24 or fd00:1::/64")
     p = _sub(sub, "watch", cmd_watch, "print peer notifications as they come", common)
     p.add_argument("--count", type=int, help="stop after N events")
     p.add_argument("--timeout", type=float, help="stop after S seconds without an event")

@@ -67,6 +67,11 @@ class FakeKernel:
     def close(self) -> None:
         pass
 
+    loaded = True
+
+    def module_loaded(self) -> bool:
+        return self.loaded
+
     def __call__(self) -> FakeKernel:  # used as the modules' backend_factory
         return self
 
@@ -498,6 +503,16 @@ def test_info(kern, tmp_path, capsys):
     assert peer["primary_key_id"] == 0 and "vpn_rx_packets" in peer["counters"]
     r = run(ovpn_info, {"device": "nosuch0"}, kern, tmp_path, capsys)
     assert r["failed"] and "unknown device nosuch0" in r["msg"]
+
+
+def test_info_says_when_the_module_is_not_loaded(kern, tmp_path, capsys):
+    kern.loaded = False
+    r = run(ovpn_info, {}, kern, tmp_path, capsys)
+    assert not r.get("failed") and r["module_loaded"] is False and r["devices"] == []
+    assert "not loaded" in json.dumps(r.get("warnings", r)), r
+    r = run(ovpn_info, {"device": "ovs0"}, kern, tmp_path, capsys)
+    assert r["failed"] and r["msg"] == (
+        "device ovs0: the ovpn_shortcut kernel module is not loaded on this host")
 
 
 def test_real_backend_link_of_loopback():

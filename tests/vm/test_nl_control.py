@@ -495,9 +495,14 @@ def test_cli_in_guest(nlg, pyenv):
     cli(nlg, pyenv, "key add nlcli 1 --slot primary --key-id 2 --cipher chacha20-poly1305 "
                     f"--encrypt-key {'11' * 32} --encrypt-nonce {'22' * 8} "
                     f"--decrypt-key {'33' * 32} --decrypt-nonce {'44' * 8}")
+    # from a file (no key in argv): the argv form above warned about ps
+    nlg.run(f"umask 077; printf 'encrypt-key {'11' * 16}\\nencrypt-nonce {'22' * 8}\\n"
+            f"decrypt-key {'33' * 16}\\ndecrypt-nonce {'44' * 8}\\n' > /root/nlcli.key")
     cli(nlg, pyenv, "key add nlcli 1 --slot secondary --key-id 3 --cipher aes-gcm "
-                    f"--encrypt-key {'11' * 16} --encrypt-nonce {'22' * 8} "
-                    f"--decrypt-key {'33' * 16} --decrypt-nonce {'44' * 8}")
+                    "--key-file /root/nlcli.key")
+    bad = nlg.run(f"cd {GUEST_DIR} && {pyenv} python3 -m ovpn_shortcut_cli key add nlcli 1 "
+                  "--slot secondary --key-id 9 --key-file /root/nlcli.key", check=False)
+    assert bad.returncode == 2 and "--key-id" in bad.stderr, bad.stderr
     cli(nlg, pyenv, "key swap nlcli 1")
     cli(nlg, pyenv, "iroute add nlcli 2 10.50.0.0/16")
     rc_busy, busy = cli(nlg, pyenv, "--json dev set nlcli --listen-port 11970", check=False)
