@@ -254,9 +254,10 @@ def play(lab_name: str, *args: str, playbook: str = "site.yml") -> None:
     assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-3000:]
 
 
-def every_restart(lab: Lab, outdir: Path, save: Callable[[list[Result]], None]
-                  ) -> list[Result]:
-    """All the restarts a link meets, each audited on its own captures."""
+def every_restart(lab: Lab, outdir: Path, save: Callable[[list[Result]], None],
+                  only: list[str] | None = None) -> list[Result]:
+    """All the restarts a link meets (or those named in `only`, in this order),
+    each audited on its own captures."""
     g1, g2 = lab.guest("g1"), lab.guest("g2")
     units = " ".join(f"openvpn-server@{link}" for link in LINKS)
     scenarios: list[tuple[str, Callable[[], object]]] = [
@@ -270,6 +271,12 @@ def every_restart(lab: Lab, outdir: Path, save: Callable[[list[Result]], None]
         ("remote-moved", lambda: play(lab.name, "-e",
                                       json.dumps({"ovpn_shortcut_links": moved_links()}))),
     ]
+    if only:
+        unknown = set(only) - {name for name, _ in scenarios}
+        if unknown:
+            raise SystemExit(f"unknown scenario(s) {sorted(unknown)}; "
+                             f"known: {[name for name, _ in scenarios]}")
+        scenarios = [sc for sc in scenarios if sc[0] in only]
     results: list[Result] = []
     for name, action in scenarios:
         results.append(run_scenario(lab, name, action, outdir))
@@ -278,7 +285,8 @@ def every_restart(lab: Lab, outdir: Path, save: Callable[[list[Result]], None]
 
 
 def main() -> None:
-    """python -m tests.vm.link_scenarios LAB: every_restart() on a deployed lab."""
+    """python -m tests.vm.link_scenarios LAB [SCENARIO...]: every_restart() (or the
+    named scenarios) on a deployed lab."""
     from dataclasses import asdict
 
     lab = Lab(sys.argv[1])
@@ -290,7 +298,7 @@ def main() -> None:
             json.dumps([asdict(r) for r in results], indent=1) + "\n")
         print(json.dumps(asdict(results[-1])), flush=True)
 
-    every_restart(lab, out / f"link-nonces-{lab.name}", save)
+    every_restart(lab, out / f"link-nonces-{lab.name}", save, sys.argv[2:] or None)
 
 
 if __name__ == "__main__":
