@@ -80,8 +80,9 @@ def site_lab():
 
 
 def test_site_yml_deploys_then_is_idempotent(site_lab):
-    first = _play()
+    first = _play("--diff")  # a first deploy shows its diffs: none may hold a secret
     assert first.returncode == 0, first.stdout[-8000:] + first.stderr[-4000:]
+    _assert_no_secret(first)
     recap = _recap(first.stdout)
     assert {"g1", "g2"} <= set(recap), first.stdout[-3000:]
     assert all(recap[h]["changed"] > 0 for h in ("g1", "g2"))
@@ -112,6 +113,37 @@ def test_site_yml_deploys_then_is_idempotent(site_lab):
     assert not changed, f"second run changed {changed}:\n{second.stdout[-6000:]}"
     _assert_vpn_through_the_module(site_lab)
     _assert_links(site_lab)
+
+    # --check --diff of a changed inventory (g2's VIP moved): the diff shows the
+    # move, the verify plays do not fail on what check mode did not apply, no
+    # secret is printed, and nothing changed on the hosts
+    check = _play("--check", "--diff", "-e", "ovpn_shortcut_client_vip=10.98.0.150")
+    assert check.returncode == 0, check.stdout[-8000:] + check.stderr[-3000:]
+    assert re.search(r"^-ifconfig-push 10\.98\.0\.100 .*\n\+ifconfig-push 10\.98\.0\.150 ",
+                     check.stdout, re.M), check.stdout[-6000:]
+    _assert_no_secret(check)
+    _assert_vpn_through_the_module(site_lab)
+
+
+def _secrets() -> list[str]:
+    """Lines of every private key and tls-crypt key the role made on the controller
+    (PEM bodies, hex of OpenVPN static keys): none may appear in any output."""
+    root = Path.home() / ".local/share/ovpn-shortcut/pki"
+    files = [*root.glob("*/private/*.key"), *root.glob("**/*tls-crypt*.key")]
+    assert len(files) >= 4, files  # CA, server, clients, links' tls-crypt
+    lines = set()
+    for f in files:
+        for line in f.read_text().splitlines():
+            line = line.strip()
+            if len(line) >= 32 and not line.startswith(("-----", "#")):
+                lines.add(line)
+    return sorted(lines)
+
+
+def _assert_no_secret(proc: subprocess.CompletedProcess) -> None:
+    text = proc.stdout + proc.stderr
+    hits = [line[:8] + "..." for line in _secrets() if line in text]
+    assert not hits, f"{len(hits)} key lines in the play's output (first 8 chars: {hits[:5]})"
 
 
 @pytest.mark.skipif(not NONCES, reason="long: OVPN_TEST_LINK_NONCES=1 (README, tests)")
