@@ -32,9 +32,16 @@ def test_the_lab_and_the_matrix_cover_every_supported_release():
 def test_platform_check_runs_first_and_names_the_release():
     tasks = _yaml("tasks/main.yml")
     assert tasks[0]["ansible.builtin.import_tasks"] == "platform.yml"
-    (check,) = _yaml("tasks/platform.yml")
+    check = _yaml("tasks/platform.yml")[0]  # the release check comes first
     msg = check["ansible.builtin.assert"]["fail_msg"]
     assert "distribution_release" in msg and "ovpn_shortcut__releases" in msg
+
+
+def test_openvpn_user_and_group_checked_on_the_host():
+    tasks = _yaml("tasks/platform.yml")
+    (report,) = [t for t in tasks if "missing OpenVPN user" in t["name"]]
+    msg = report["ansible.builtin.assert"]["fail_msg"]
+    assert "item.item.var" in msg and "no such" in msg
 
 
 def test_no_product_code_imports_the_lab():

@@ -189,6 +189,7 @@ def _assert_links(lab: Lab) -> None:
     for g in lab.guests():
         for link in LINKS:
             assert g.run(f"systemctl is-active openvpn-server@{link}").stdout.strip() == "active"
+            assert _privileges(g, f"openvpn-server@{link}") == ("nobody", "nogroup", 1 << 12)
             kind = json.loads(g.run(f"ip -d -j link show {link}").stdout)[0]["linkinfo"]
             assert kind["info_kind"] == "ovpn-shortcut", (g.name, link, kind)
             mode = g.run(f"stat -c %a /etc/ovpn-shortcut/links/{link}/link.key").stdout
@@ -221,6 +222,15 @@ def _assert_links(lab: Lab) -> None:
         for c in ("vpn_rx_packets", "vpn_tx_packets", "link_rx_packets", "link_tx_packets"):
             assert after[c] - before[host][c] >= 20, (host, c, before[host], after)
         assert _link_peer(host, "ovsl-v6")["counters"]["vpn_rx_packets"] >= 3
+
+
+def _privileges(g, unit: str) -> tuple[str, str, int]:
+    """User, group and effective capabilities of a unit's main process: the role's
+    OpenVPN gives up root after start-up and keeps CAP_NET_ADMIN (bit 12) alone."""
+    pid = g.run(f"systemctl show -p MainPID --value {unit}").stdout.strip()
+    user, group = g.run(f"ps -o user=,group= -p {pid}").stdout.split()
+    cap = g.run(f"awk '/^CapEff:/ {{print $2}}' /proc/{pid}/status").stdout.strip()
+    return user, group, int(cap, 16)
 
 
 def _assert_client_survives_kill9(lab: Lab) -> None:
@@ -268,6 +278,7 @@ def _assert_vpn_through_the_module(lab: Lab) -> None:
     assert "+ovpnsc" in g1.run("dpkg-query -W -f '${Version}' openvpn").stdout
     kind = json.loads(g1.run("ip -d -j link show ovpnsc0").stdout)[0]["linkinfo"]["info_kind"]
     assert kind == "ovpn-shortcut"
+    assert _privileges(g1, "openvpn-server@ovpnsc") == ("nobody", "nogroup", 1 << 12)
     assert g2.run("systemctl is-active openvpn-client@ovpnsc").stdout.strip() == "active"
     peers = json.loads(g1.run("ovpn-shortcut --json peer get ovpnsc0").stdout)["peers"]
     (peer,) = [p for p in peers if p["vpn_ipv4"] == "10.98.0.100"]  # g2's automatic VIP
