@@ -15,6 +15,7 @@
   ovpn-shortcut key swap DEV ID | key del DEV ID --slot primary|secondary
   ovpn-shortcut iroute add|del DEV ID PREFIX/LEN
   ovpn-shortcut watch [--count N] [--timeout S]
+  ovpn-shortcut metrics [--status DEV=FILE ...] [--output FILE]   (Prometheus text)
 
 `--json` (before or after the command) prints machine-readable output.  Errors
 exit with status 1 and show errno and the kernel's extack message.
@@ -33,10 +34,10 @@ from typing import Any
 
 if __package__:
     from . import args as checks
-    from . import load_client
+    from . import load_client, metrics
 else:  # pragma: no cover - imported as a plain module
     from ovpn_shortcut_cli import args as checks
-    from ovpn_shortcut_cli import load_client
+    from ovpn_shortcut_cli import load_client, metrics
 
 nl = load_client()
 
@@ -286,6 +287,27 @@ def cmd_iroute(args: argparse.Namespace) -> None:
     emit(args, {"ok": True}, None)
 
 
+def _status_arg(text: str) -> tuple[str, str]:
+    dev, sep, path = text.partition("=")
+    if not sep or not dev or not path:
+        raise argparse.ArgumentTypeError(f"{text!r} is not DEV=STATUS_FILE")
+    return dev, path
+
+
+def cmd_metrics(args: argparse.Namespace) -> None:
+    devices = []
+    with nl.OvpnShortcut() as ovs:
+        for ifindex, _name, _mode in nl.list_devices():
+            devices.append({"device": ovs.get_dev(ifindex), "peers": ovs.dump_peers(ifindex)})
+    names = {(dev, peer_id): cn for dev, path in args.status
+             for peer_id, cn in metrics.names_from_status_files([path]).items()}
+    text = metrics.render(devices, names, time.time())
+    if args.output:
+        metrics.write_atomically(args.output, text)
+    else:
+        sys.stdout.write(text)
+
+
 def cmd_watch(args: argparse.Namespace) -> None:
     with nl.OvpnShortcut() as ovs, ovs.listen() as listener:
         if args.ready:
@@ -398,6 +420,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["add", "del"])
     _dev_peer(p)
     p.add_argument("prefix", type=checks.prefix, help="e.g. 10.9.0.0/24 or fd00:1::/64")
+    p = _sub(sub, "metrics", cmd_metrics, "counters and drops in Prometheus text format",
+             common)
+    p.add_argument("--status", type=_status_arg, action="append", default=[],
+                   metavar="DEV=FILE",
+                   help="OpenVPN status file (status-version 2) of the instance on DEV: "
+                        "peers get its client names (repeatable)")
+    p.add_argument("--output", metavar="FILE",
+                   help="write here atomically (node_exporter's textfile collector) "
+                        "instead of standard output")
     p = _sub(sub, "watch", cmd_watch, "print peer notifications as they come", common)
     p.add_argument("--count", type=int, help="stop after N events")
     p.add_argument("--timeout", type=float, help="stop after S seconds without an event")

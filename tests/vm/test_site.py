@@ -94,6 +94,7 @@ def test_site_yml_deploys_then_is_idempotent(site_lab):
         assert "ovpn_shortcut" in g.run("cat /etc/modules-load.d/ovpn-shortcut.conf").stdout
     _assert_vpn_through_the_module(site_lab)
     _assert_links(site_lab)
+    _assert_metrics(site_lab)
 
     # one end restarts its links: they heal by themselves with fresh keys, no
     # (key, nonce) pair repeats, nothing captured before is accepted again
@@ -222,6 +223,29 @@ def _assert_links(lab: Lab) -> None:
         for c in ("vpn_rx_packets", "vpn_tx_packets", "link_rx_packets", "link_tx_packets"):
             assert after[c] - before[host][c] >= 20, (host, c, before[host], after)
         assert _link_peer(host, "ovsl-v6")["counters"]["vpn_rx_packets"] >= 3
+
+
+def _assert_metrics(lab: Lab) -> None:
+    """The server's Prometheus textfile: g2's kernel peer, named after OpenVPN's
+    client, counts a ping; the links' devices are there too."""
+    g1, g2 = lab.guest("g1"), lab.guest("g2")
+    assert g1.run("systemctl is-active ovpn-shortcut-metrics.timer").stdout.strip() == "active"
+    prom = "/var/lib/prometheus/node-exporter/ovpn_shortcut.prom"
+
+    def g2_rx() -> tuple[int, str]:
+        g1.run("systemctl start ovpn-shortcut-metrics.service")
+        text = g1.run(f"cat {prom}").stdout
+        m = re.search(r'^ovpn_shortcut_peer_vpn_rx_bytes_total\{device="ovpnsc0",peer_id="\d+",'
+                      r'common_name="g2",vpn_ipv4="10\.98\.0\.100",[^}]*\} (\d+)$', text, re.M)
+        assert m, text[-4000:]
+        return int(m[1]), text
+
+    before, _ = g2_rx()
+    g2.run("ping -c 5 -i 0.3 -W 3 10.98.0.1")
+    after, text = g2_rx()
+    assert after - before >= 5 * 84, (before, after)
+    for link in LINKS:
+        assert f'ovpn_shortcut_device_info{{device="{link}",mode="p2p"' in text, text[-3000:]
 
 
 def _privileges(g, unit: str) -> tuple[str, str, int]:
