@@ -75,7 +75,8 @@ def site_lab():
         trouble = []
         for g in lab.running():
             trouble += kernel_trouble(g.drain_kernel_log())
-        lab.down()
+        if os.environ.get("OVPN_LAB_KEEP") != "1":  # kept: for link_scenarios by hand
+            lab.down()
         assert not trouble, f"kernel trouble in {LAB}: {trouble}"
 
 
