@@ -66,6 +66,15 @@ def deployed(lab, g1: Guest, g2: Guest, ovpn_module: str, openvpn_debs: dict[str
     """Module loaded in g1, then the role's play; returns the controller's PKI directory."""
     g1.run(f"modprobe {ovpn_module}")
     pki = tmp_path_factory.mktemp("role") / "pki"
+    t0 = time.monotonic()
+    proc = _role_play(lab, pki, openvpn_debs)
+    _report("role play (server + g2 client)", f"{time.monotonic() - t0:.0f} s")
+    assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-3000:]
+    return pki
+
+
+def _role_play(lab, pki: Path, openvpn_debs: dict[str, str],
+               **more: object) -> subprocess.CompletedProcess:
     extra = {
         "ovpn_shortcut_dkms": False, "ovpn_shortcut_module_load": False,
         "ovpn_shortcut_pki_dir": str(pki),
@@ -80,15 +89,12 @@ def deployed(lab, g1: Guest, g2: Guest, ovpn_module: str, openvpn_debs: dict[str
         "ovpn_shortcut_server_status_interval": 2,
         "ovpn_shortcut_server_clients": [
             {"name": n, "vip": c["vip"], "iroutes": c["iroutes"]} for n, c in CLIENTS.items()],
+        **more,
     }
     env = dict(os.environ, OVPN_LAB_NAME=lab.name, ANSIBLE_FORCE_COLOR="0")
-    t0 = time.monotonic()
-    proc = subprocess.run([str(ANSIBLE_PLAYBOOK), "playbooks/ovpn_shortcut.yml",
+    return subprocess.run([str(ANSIBLE_PLAYBOOK), "playbooks/ovpn_shortcut.yml",
                            "-e", json.dumps(extra)], cwd=paths.REPO_ROOT, env=env,
                           capture_output=True, text=True, timeout=3600)
-    _report("role play (server + g2 client)", f"{time.monotonic() - t0:.0f} s")
-    assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-3000:]
-    return pki
 
 
 def _journal(g1: Guest, since: str = "") -> str:
@@ -556,3 +562,34 @@ def test_server_sigkill_under_iperf3_then_restart(g1, g2, clients, iperf_server)
     except (ValueError, KeyError):
         per_sec = []
     _report("server SIGKILL: iperf3 c2 per second", f"{per_sec} (killed at ~5 s)")
+
+
+# -- revocation (last: a revoked certificate stays revoked) --------------------------------
+
+def test_revoked_client_is_refused_others_connect(lab, g1, g2, clients, deployed,
+                                                  openvpn_debs):
+    """c3 revoked by the role: the CRL reaches the server, which restarts (a changed
+    CRL cuts connected clients); c3 is refused at its handshake, c1 and c2 come back."""
+    for name in CLIENTS:
+        _wait(f"{name} connected", lambda n=name: _client_up(g2, n), 120, lambda: _diag(g1, g2))
+    since = g1.run("date '+%F %T'").stdout.strip()
+    for name in CLIENTS:
+        g2.run(f"truncate -s 0 {RUN}/{name}.log")
+    t0 = time.monotonic()
+    proc = _role_play(lab, deployed, openvpn_debs, ovpn_shortcut_pki_revoked=["c3"])
+    assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-3000:]
+    assert "crl.pem" in g1.run(f"ls /etc/openvpn/server/{NAME}/").stdout
+    assert not (deployed / "issued" / "c3.crt").exists()  # easy-rsa moved it to revoked/
+    for name in ("c1", "c2"):
+        _wait(f"{name} back after the revocation", lambda n=name: _client_up(g2, n), 180,
+              lambda: _diag(g1, g2))
+    ping = g2.run(f"ip netns exec ns-c1 ping -c 3 -i 0.5 -W 3 {SERVER_VIP}", check=False)
+    assert ping.returncode == 0, ping.stdout + _diag(g1, g2)
+    # OpenSSL's verify error, as OpenVPN logs it: "VERIFY ERROR: depth=0,
+    # error=certificate revoked: CN=c3, serial=..."
+    _wait("the server refuses c3's certificate", lambda: re.search(
+        r"certificate revoked.*CN=c3\b", _journal(g1, since)), 120, lambda: _diag(g1, g2))
+    assert "c3" not in _status_clients(g1)
+    assert CLIENTS["c3"]["vip"] not in _peers(g1)
+    _report("revocation", f"c3 refused, c1/c2 back {time.monotonic() - t0:.0f} s after the "
+            "role play started (CRL, server restart)")
