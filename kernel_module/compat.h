@@ -157,6 +157,18 @@ static inline void ovs_compat_udp_tunnel6_xmit_skb(struct dst_entry *dst,
 }
 #endif
 
+/*
+ * Workqueues: 6.17 added WQ_PERCPU for what used to be the default (bound to
+ * the queueing CPU), and newer kernels warn at alloc_workqueue() when neither
+ * it nor WQ_UNBOUND is given (7.3 does: WARNING at module load).  The flag is
+ * an enum, not a macro, so the version decides; before 6.17, 0 is per-CPU.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 17, 0)
+#define OVS_COMPAT_WQ_PERCPU	WQ_PERCPU
+#else
+#define OVS_COMPAT_WQ_PERCPU	0
+#endif
+
 /* 6.15 passes the namespaces and attributes of a new link in one struct */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 15, 0)
 #define OVS_COMPAT_NEWLINK_PARAMS	1

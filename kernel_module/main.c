@@ -373,7 +373,7 @@ static int __init ovs_init(void)
 {
 	int ret;
 
-	ovs_wq = alloc_workqueue("ovpn_shortcut", 0, 0);
+	ovs_wq = alloc_workqueue("ovpn_shortcut", OVS_COMPAT_WQ_PERCPU, 0);
 	if (!ovs_wq)
 		return -ENOMEM;
 

@@ -35,7 +35,7 @@ from . import debugkernel, paths
 from .buildroot import MATRIX, build_matrix
 from .debugkernel import ensure_debug_kernel
 from .guest import GuestError, kernel_trouble
-from .image import RELEASES, SUITE, ensure_image
+from .image import IMAGES, SUITE, ensure_image
 from .kbuild import build_module
 from .lab import Lab, all_labs
 from .log import CommandError, log
@@ -108,7 +108,7 @@ def _releases(text: str) -> list[str]:
 def _print_status(lab: Lab) -> None:
     for g in lab.guests():
         state = "running" if g.pid() else "stopped"
-        print(f"{lab.name}/{g.name}\t{g.release_name()}\t{state}"
+        print(f"{lab.name}/{g.name}\t{g.image_name()}\t{state}"
               f"\tssh -p {g.spec.ssh_port} root@127.0.0.1"
               f"\tlan0 {g.spec.lan_ipv4} {g.spec.lan_ipv6}")
 
@@ -193,8 +193,9 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("image", help="build or show the cached guest image")
     s.add_argument("--rebuild", action="store_true", help="build even if cached")
-    s.add_argument("--release", default=SUITE, choices=RELEASES,
-                   help=f"Debian release (default {SUITE})")
+    s.add_argument("--release", default=SUITE, choices=IMAGES,
+                   help=f"Debian release, or trixie-backports: Debian 13 with the kernel "
+                   f"of trixie-backports (default {SUITE})")
     s.set_defaults(func=_cmd_image)
 
     s = sub.add_parser("debug-kernel",
@@ -209,7 +210,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--out", help="directory for the .ko files")
     s.add_argument("--debug-kernel", action="store_true",
                    help="build against the debug kernel's tree instead")
-    s.add_argument("--release", default=SUITE, choices=RELEASES,
+    s.add_argument("--release", default=SUITE, choices=IMAGES,
                    help=f"against the kernel of this release's image (default {SUITE})")
     s.set_defaults(func=_cmd_build)
 
@@ -233,7 +234,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--memory", type=int, default=1536, help="MiB per guest (default 1536)")
     s.add_argument("--cpu", default="max", help="QEMU CPU model (default max: has AES-NI)")
     s.add_argument("--release", default=SUITE,
-                   help=f"Debian release of the guests ({', '.join(RELEASES)}; default "
+                   help=f"Debian release of the guests ({', '.join(IMAGES)}; default "
                    f"{SUITE}), or one per guest in order: trixie,bookworm")
     s.add_argument("--debug-kernel", action="store_true",
                    help="boot the debug (KASAN, lockdep) kernel, built first if needed")

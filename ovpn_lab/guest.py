@@ -243,6 +243,10 @@ class Guest:
         """The Debian release of the guest's image (bookworm, trixie)."""
         return str(self.image.meta.get("suite", "bookworm"))
 
+    def image_name(self) -> str:
+        """The guest's image: its release, or a kernel variant (trixie-backports)."""
+        return str(self.image.meta.get("image", self.release_name()))
+
     def release(self) -> str:
         return self.run("uname -r").stdout.strip()
 

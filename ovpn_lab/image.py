@@ -1,5 +1,10 @@
 """Build a Debian guest image (12 or 13) once and cache it, keyed by its recipe.
 
+An image is named after its release (`bookworm`, `trixie`), or after the suite
+its kernel comes from when that is not the release itself: `trixie-backports`
+is Debian 13 with trixie-backports' kernel (7.x, which has the in-tree `ovpn`)
+and everything else from trixie.
+
 The recipe is this file, the package list and the files under rootfs/ that
 are copied into the guest. Any change to them gives a new key and so a new
 image; an unchanged recipe reuses the cached one. The kernel ABI is resolved
@@ -25,6 +30,10 @@ from .log import log, run
 
 SUITE = "bookworm"  # the default release
 RELEASES = ("bookworm", "trixie")
+# Images whose kernel (image, modules, headers, kbuild) comes from another suite
+# than their release: image name (= that suite) -> release.
+KERNEL_VARIANTS = {"trixie-backports": "trixie"}
+IMAGES = (*RELEASES, *KERNEL_VARIANTS)
 IMAGE_SIZE = "4G"
 OVERLAY = Path(__file__).resolve().parent / "rootfs"
 
@@ -79,9 +88,14 @@ class Image:
 
 
 def _check_release(release: str) -> str:
-    if release not in RELEASES:
-        raise ValueError(f"release {release!r}: the lab has images of {', '.join(RELEASES)}")
+    if release not in IMAGES:
+        raise ValueError(f"release {release!r}: the lab has images of {', '.join(IMAGES)}")
     return release
+
+
+def release_of(name: str) -> str:
+    """The Debian release of image `name` (its userspace)."""
+    return KERNEL_VARIANTS.get(_check_release(name), name)
 
 
 def recipe_key(release: str = SUITE) -> str:
@@ -101,7 +115,10 @@ def cached_image(release: str = SUITE) -> Image | None:
 
 
 def ensure_image(rebuild: bool = False, release: str = SUITE) -> Image:
-    """Return the cached image of `release` for the current recipe, building it if needed."""
+    """Return the cached image of `release` for the current recipe, building it if needed.
+
+    `release`: an image name (IMAGES), a release or a kernel variant of one.
+    """
     key = recipe_key(release)
     with paths.cache_lock(paths.images_dir() / f"{key}.lock"):
         img = cached_image(release)
@@ -147,10 +164,14 @@ def write_file(path: Path, text: str, mode: int = 0o644) -> None:
     path.chmod(mode)
 
 
-def _build(key: str, release: str) -> Image:
+def _build(key: str, name: str) -> Image:
     t0 = time.monotonic()
-    final = paths.images_dir() / f"{release}-{key}"
-    work = paths.images_dir() / f"{release}-{key}.partial"
+    final = paths.images_dir() / f"{name}-{key}"
+    work = paths.images_dir() / f"{name}-{key}.partial"
+    release = release_of(name)
+    # the kernel of another suite than the release: apt -t picks it and the
+    # newer packages it depends on (linux-base) from there, nothing else
+    kernel_from = f"-t {name} " if name != release else ""
     root = work / "root"
     for d in (work, final):
         if d.exists():
@@ -167,7 +188,8 @@ def _build(key: str, release: str) -> Image:
         root / "etc/apt/sources.list",
         f"deb {mirrors.main} {release} main\n"
         f"deb {mirrors.main} {release}-updates main\n"
-        f"deb {mirrors.security} {release}-security main\n",
+        f"deb {mirrors.security} {release}-security main\n"
+        + (f"deb {mirrors.main} {name} main\n" if kernel_from else ""),
     )
     write_file(root / "usr/sbin/policy-rc.d", "#!/bin/sh\nexit 101\n", 0o755)
     shutil.copytree(OVERLAY, root, dirs_exist_ok=True, symlinks=True)
@@ -175,15 +197,18 @@ def _build(key: str, release: str) -> Image:
     t1 = time.monotonic()
     with chroot_mounts(root):
         chroot(root, "apt-get update -q")
-        dep = chroot(root, "apt-cache depends linux-image-amd64").stdout
-        # 6.1.0-57 (Debian 12), 6.12.118+deb13 (Debian 13)
+        dep = chroot(root, f"apt-cache {kernel_from}depends linux-image-amd64").stdout
+        # 6.1.0-57 (Debian 12), 6.12.118+deb13 (Debian 13), 7.3.4+deb13 (13 backports)
         m = re.search(r"Depends: linux-image-(\d+\.\d+\.\d+[-+][\w.+-]*?)-amd64", dep)
         if not m:
             raise RuntimeError(f"cannot resolve the kernel ABI from:\n{dep}")
         abi = m.group(1)
         log(f"image: kernel ABI {abi}; installing {len(PACKAGES) + 2} packages")
-        pkgs = " ".join([f"linux-image-{abi}-amd64", f"linux-headers-{abi}-amd64", *PACKAGES])
-        chroot(root, f"apt-get install -y -q --no-install-recommends {pkgs}")
+        kernel = f"linux-image-{abi}-amd64 linux-headers-{abi}-amd64"
+        install = "apt-get install -y -q --no-install-recommends"
+        if kernel_from:
+            chroot(root, f"{install} {kernel_from}{kernel}")
+        chroot(root, f"{install} {kernel} {' '.join(PACKAGES)}")
         kver = chroot(root, f"dpkg-query -W -f '${{Version}}' linux-image-{abi}-amd64").stdout
         chroot(
             root,
@@ -217,6 +242,8 @@ def _build(key: str, release: str) -> Image:
     meta = {
         "key": key,
         "suite": release,
+        "image": name,
+        "kernel_suite": name if kernel_from else release,
         "abi": abi,
         "kernel": f"{abi}-amd64",
         "kernel_package_version": kver,

@@ -16,7 +16,7 @@ import time
 
 from . import paths
 from .guest import Guest, GuestError, GuestSpec, _kill, _wait_gone, live_pid
-from .image import RELEASES, SUITE, ensure_image
+from .image import IMAGES, SUITE, ensure_image
 from .log import log, run
 
 
@@ -54,14 +54,15 @@ class Lab:
         """Boot `count` guests; unless `fresh`, reuse the lab if it runs that many.
 
         `kernel` boots that bzImage (no initrd) instead of the image's kernel.
-        `releases`: the Debian release of each guest in order (g1, g2, ...); one
-        release is for all of them; the last one given goes on for the rest.
-        Default: Debian 12 (bookworm) everywhere.
+        `releases`: the image of each guest in order (g1, g2, ...): a Debian
+        release or a kernel variant of one (image.IMAGES); one is for all of
+        them; the last one given goes on for the rest. Default: Debian 12
+        (bookworm) everywhere.
         """
         wanted = guest_releases(count, releases)
         live = self.running()
         if (not fresh and live and len(live) == len(self.guests()) and len(live) >= count
-                and [g.release_name() for g in live[:count]] == wanted):
+                and [g.image_name() for g in live[:count]] == wanted):
             log(f"lab {self.name}: {len(live)} guest(s) already up")
             return live[:count]
         if self.dir.exists():
@@ -123,8 +124,8 @@ def guest_releases(count: int, releases: list[str] | None) -> list[str]:
     """The release of each of `count` guests: `releases` in order, the last one repeated."""
     given = [r for r in (releases or [SUITE]) if r] or [SUITE]
     for r in given:
-        if r not in RELEASES:
-            raise ValueError(f"release {r!r}: the lab has images of {', '.join(RELEASES)}")
+        if r not in IMAGES:
+            raise ValueError(f"release {r!r}: the lab has images of {', '.join(IMAGES)}")
     return [given[min(i, len(given) - 1)] for i in range(count)]
 
 

@@ -93,3 +93,16 @@ def test_cli_exec_keeps_the_remote_command():
     assert cli.remote_command(["--", "ip -br a | head -1"]) == "ip -br a | head -1"
     with pytest.raises(SystemExit):
         cli.remote_command(["--"])
+
+
+def test_kernel_variant_images():
+    """trixie-backports is Debian 13 with another kernel: its own key, trixie's userspace."""
+    from ovpn_lab.lab import guest_releases
+
+    assert image.release_of("trixie-backports") == "trixie"
+    assert image.release_of("bookworm") == "bookworm"
+    assert image.recipe_key("trixie-backports") != image.recipe_key("trixie")
+    assert guest_releases(2, ["trixie-backports", "bookworm"]) == ["trixie-backports",
+                                                                   "bookworm"]
+    with pytest.raises(ValueError):
+        image.release_of("bookworm-backports")

@@ -37,7 +37,7 @@ RELEASES = guest_releases(2, os.environ.get("OVPN_LAB_RELEASES", "bookworm").spl
 
 # Tests that boot a lab of their own run first, before the shared lab is up,
 # so that no more than one lab's guests share the machine's cores at a time.
-OWN_LAB_MODULES = ("test_site.py", "test_molecule.py")
+OWN_LAB_MODULES = ("test_site.py", "test_molecule.py", "test_backports_kernel.py")
 
 
 def pytest_collection_modifyitems(items) -> None:
@@ -114,13 +114,13 @@ def ovpn_module(image: Image, guests: list[Guest], tmp_path_factory) -> str:
                                       tmp_path_factory.mktemp("kbuild-debug"),
                                       kdir=k.kbuild, extra=["OVS_TEST_KNOBS=1"])
     for g in guests:
-        release = debugkernel.ensure_debug_kernel().release if DEBUG_KERNEL else g.release_name()
-        if release not in kos:
-            out = tmp_path_factory.mktemp(f"kbuild-{release}")
-            kos[release] = build_module(paths.REPO_ROOT / "kernel_module", out,
-                                        image=ensure_image(release=release),
-                                        extra=["OVS_TEST_KNOBS=1"])
-        g.install_modules(kos[release])
+        # the kernel is the image's (a release's, or a kernel variant's)
+        name = debugkernel.ensure_debug_kernel().release if DEBUG_KERNEL else g.image_name()
+        if name not in kos:
+            out = tmp_path_factory.mktemp(f"kbuild-{name}")
+            kos[name] = build_module(paths.REPO_ROOT / "kernel_module", out,
+                                     image=g.image, extra=["OVS_TEST_KNOBS=1"])
+        g.install_modules(kos[name])
     TIMINGS["kbuild of kernel_module/ (" + ", ".join(kos) + ")"] = (
         f"{time.monotonic() - t0:.1f} s")
     return "ovpn_shortcut"

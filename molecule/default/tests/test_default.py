@@ -61,9 +61,14 @@ def test_dkms_installed_for_running_kernel(host: Host) -> None:
     assert f"{DKMS_NAME}/{DKMS_VERSION}, {_release(host)}, x86_64: installed" in status, status
 
 
+def _dkms_ko(kernel: str) -> re.Pattern[str]:
+    """Where DKMS installs the module for `kernel`: Debian 13's DKMS compresses it (.ko.xz)."""
+    return re.compile(rf"/lib/modules/{re.escape(kernel)}/updates/dkms/ovpn_shortcut\.ko(\.xz)?")
+
+
 def test_loaded_module_is_the_dkms_build(host: Host) -> None:
     loaded = host.check_output("modinfo -n ovpn_shortcut")
-    assert loaded == f"/lib/modules/{_release(host)}/updates/dkms/ovpn_shortcut.ko"
+    assert _dkms_ko(_release(host)).fullmatch(loaded), loaded
 
 
 def test_module_loads_at_boot(host: Host) -> None:
@@ -96,7 +101,8 @@ def test_kernel_upgrade_dkms_builds_for_new_kernel(host: Host) -> None:
     status = host.check_output(f"dkms status -m {DKMS_NAME} -v {DKMS_VERSION}")
     for kernel in (running, new):
         assert f"{DKMS_NAME}/{DKMS_VERSION}, {kernel}, x86_64: installed" in status, status
-    ko = f"/lib/modules/{new}/updates/dkms/ovpn_shortcut.ko"
+    ko = host.check_output(f"ls /lib/modules/{new}/updates/dkms/ovpn_shortcut.ko*")
+    assert _dkms_ko(new).fullmatch(ko), ko
     assert host.file(ko).is_file
     vermagic = host.check_output(f"modinfo -F vermagic {ko}")
     assert vermagic.split()[0] == new, vermagic
