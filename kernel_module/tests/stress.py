@@ -57,8 +57,12 @@ def batch(netns: str, tools: str, lines: list[str]) -> None:
                    text=True, timeout=600)
 
 
-def key_args(dev: str, pid: int, slot: int, kid: int, swap: bool) -> str:
+def key_args(dev: str, pid: int, slot: int, kid: int, swap: bool,
+             fresh: bool = False) -> str:
     enc, dec, ne, nd = (K2, K1, N2, N1) if swap else (K1, K2, N1, N2)
+    if fresh:  # the kernel refuses material the peer holds or held (issue 12)
+        enc, dec, ne, nd = (os.urandom(32).hex(), os.urandom(32).hex(),
+                            os.urandom(8).hex(), os.urandom(8).hex())
     return (f"new-key {dev} --id {pid} --slot {slot} --key-id {kid} --alg aes-gcm "
             f"--enc-key {enc} --enc-nonce {ne} --dec-key {dec} --dec-nonce {nd}")
 
@@ -162,14 +166,14 @@ def worker(kind: str, tools: str, until: float) -> None:
                     for k in range(5):
                         ctl.main(["new-iroute", "ss", "--id", str(pid), "--prefix",
                                   f"10.{200 + k}.{i % 250}.0/24"])
-                    ctl.main(key_args("ss", pid, 0, 1, False).split())
+                    ctl.main(key_args("ss", pid, 0, 1, False, fresh=True).split())
                     ctl.main(["swap-keys", "ss", "--id", str(pid)])
                     ctl.main(["del-peer", "ss", "--id", str(pid)])
                 c.hit("churn_cycle", True)
             elif kind == "swap":
                 pid = rnd.randint(1, NPEERS)
                 with contextlib.redirect_stdout(io.StringIO()):
-                    ctl.main(key_args("ss", pid, 1, 0, False).split())
+                    ctl.main(key_args("ss", pid, 1, 0, False, fresh=True).split())
                     ctl.main(["swap-keys", "ss", "--id", str(pid)])
                 c.hit("key_install_swap", True)
         except (ctl.NlError, OSError, ValueError, KeyError):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import os
 import random
 import socket
 import struct
@@ -260,8 +261,11 @@ def churn(args: argparse.Namespace, nl: ctl.Netlink, fam: int) -> dict:
     dev = ctl.u32(t("IFINDEX"), socket.if_nametoindex(args.dev))
 
     def keydir(which: str) -> bytes:
-        return ctl.nest(s("new_key", which), ctl.attr(s("key_dir", "CIPHER_KEY"), bytes(32)),
-                        ctl.attr(s("key_dir", "NONCE_TAIL"), bytes(8)))
+        # fresh material per key: the kernel refuses equal directions and keys
+        # a peer held before (issue 12)
+        return ctl.nest(s("new_key", which),
+                        ctl.attr(s("key_dir", "CIPHER_KEY"), os.urandom(32)),
+                        ctl.attr(s("key_dir", "NONCE_TAIL"), os.urandom(8)))
 
     failures: dict[str, int] = {}
     t0 = time.monotonic()
