@@ -247,6 +247,13 @@ class Guest:
         """The guest's image: its release, or a kernel variant (trixie-backports)."""
         return str(self.image.meta.get("image", self.release_name()))
 
+    def unit_privileges(self, unit: str) -> tuple[str, str, int]:
+        """User, group and effective capability mask of a systemd unit's main process."""
+        pid = self.run(f"systemctl show -p MainPID --value {unit}").stdout.strip()
+        user, group = self.run(f"ps -o user=,group= -p {pid}").stdout.split()
+        cap = self.run(f"awk '/^CapEff:/ {{print $2}}' /proc/{pid}/status").stdout.strip()
+        return user, group, int(cap, 16)
+
     def release(self) -> str:
         return self.run("uname -r").stdout.strip()
 

@@ -141,10 +141,7 @@ def _wait(what: str, probe, timeout: float, diag) -> object:
 def test_role_server_runs_on_the_module(g1, g2, deployed):
     assert g1.run(f"systemctl is-active openvpn-server@{NAME}").stdout.strip() == "active"
     # root only to start: then nobody/nogroup with CAP_NET_ADMIN (bit 12) alone
-    pid = g1.run(f"systemctl show -p MainPID --value openvpn-server@{NAME}").stdout.strip()
-    assert g1.run(f"ps -o user=,group= -p {pid}").stdout.split() == ["nobody", "nogroup"]
-    cap = g1.run(f"awk '/^CapEff:/ {{print $2}}' /proc/{pid}/status").stdout.strip()
-    assert int(cap, 16) == 1 << 12, cap
+    assert g1.unit_privileges(f"openvpn-server@{NAME}") == ("nobody", "nogroup", 1 << 12)
     js = json.loads(g1.run(f"ip -d -j link show {DEV}").stdout)
     assert js[0]["linkinfo"]["info_kind"] == "ovpn-shortcut", js
     journal = _journal(g1)

@@ -191,7 +191,7 @@ def _assert_links(lab: Lab) -> None:
     for g in lab.guests():
         for link in LINKS:
             assert g.run(f"systemctl is-active openvpn-server@{link}").stdout.strip() == "active"
-            assert _privileges(g, f"openvpn-server@{link}") == ("nobody", "nogroup", 1 << 12)
+            assert g.unit_privileges(f"openvpn-server@{link}") == ("nobody", "nogroup", 1 << 12)
             kind = json.loads(g.run(f"ip -d -j link show {link}").stdout)[0]["linkinfo"]
             assert kind["info_kind"] == "ovpn-shortcut", (g.name, link, kind)
             mode = g.run(f"stat -c %a /etc/ovpn-shortcut/links/{link}/link.key").stdout
@@ -249,15 +249,6 @@ def _assert_metrics(lab: Lab) -> None:
         assert f'ovpn_shortcut_device_info{{device="{link}",mode="p2p"' in text, text[-3000:]
 
 
-def _privileges(g, unit: str) -> tuple[str, str, int]:
-    """User, group and effective capabilities of a unit's main process: the role's
-    OpenVPN gives up root after start-up and keeps CAP_NET_ADMIN (bit 12) alone."""
-    pid = g.run(f"systemctl show -p MainPID --value {unit}").stdout.strip()
-    user, group = g.run(f"ps -o user=,group= -p {pid}").stdout.split()
-    cap = g.run(f"awk '/^CapEff:/ {{print $2}}' /proc/{pid}/status").stdout.strip()
-    return user, group, int(cap, 16)
-
-
 def _assert_client_survives_kill9(lab: Lab) -> None:
     """g2's client runs the patched OpenVPN (g2 has links), so its device is an
     ovpn-shortcut device, which outlives a killed OpenVPN with its address and
@@ -303,7 +294,7 @@ def _assert_vpn_through_the_module(lab: Lab) -> None:
     assert "+ovpnsc" in g1.run("dpkg-query -W -f '${Version}' openvpn").stdout
     kind = json.loads(g1.run("ip -d -j link show ovpnsc0").stdout)[0]["linkinfo"]["info_kind"]
     assert kind == "ovpn-shortcut"
-    assert _privileges(g1, "openvpn-server@ovpnsc") == ("nobody", "nogroup", 1 << 12)
+    assert g1.unit_privileges("openvpn-server@ovpnsc") == ("nobody", "nogroup", 1 << 12)
     assert g2.run("systemctl is-active openvpn-client@ovpnsc").stdout.strip() == "active"
     peers = json.loads(g1.run("ovpn-shortcut --json peer get ovpnsc0").stdout)["peers"]
     (peer,) = [p for p in peers if p["vpn_ipv4"] == "10.98.0.100"]  # g2's automatic VIP
