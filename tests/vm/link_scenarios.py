@@ -83,11 +83,15 @@ def _fetch(g, path: str) -> bytes:
     return base64.b64decode(out)
 
 
-def start_captures(lab: Lab) -> None:
-    """nlmon units on both guests (from this boot on and at every boot), wire on g1."""
+def start_nlmon(lab: Lab) -> None:
+    """nlmon units on both guests (from this boot on and at every boot)."""
     for g in lab.guests():
         g.run(f"cat > /etc/systemd/system/ovsl-nlmon.service <<'EOF'\n{NLMON_UNIT}EOF\n"
               "systemctl daemon-reload && systemctl enable --now ovsl-nlmon.service")
+
+
+def start_wire(lab: Lab) -> None:
+    """The links' UDP traffic on g1's lan0, and pings over both links."""
     g1 = lab.guest("g1")
     flt = " or ".join(f"port {p}" for p in PORTS)
     g1.run(f"rm -f {WIRE}; (setsid tcpdump -U -i lan0 -w {WIRE} 'udp and ({flt})' "
@@ -198,9 +202,14 @@ def run_scenario(lab: Lab, name: str, action: Callable[[], None], outdir: Path) 
     """One scenario on fresh captures: traffic, `action`, heal time, audit, replay."""
     g2 = lab.guest("g2")
     first = not g2.run(f"ls {NLDIR}/*.pcap 2>/dev/null || true").stdout.split()
-    start_captures(lab)
-    if first:  # the keys in use predate the netlink captures: make new ones, seen
+    start_nlmon(lab)
+    if first:
+        # the keys in use predate the netlink captures: make new ones, seen, before
+        # the wire capture starts (a packet under a key no capture saw would be
+        # unattributed: 8 of 340 were in a CI run that restarted after the wire began)
         g2.run("systemctl restart " + " ".join(f"openvpn-server@{x}" for x in LINKS))
+        wait_healed(lab)
+    start_wire(lab)
     wait_healed(lab)
     time.sleep(5)  # traffic under the current keys
     # pcap timestamps are g1's clock: take the restart time from it
