@@ -99,7 +99,7 @@ def read_key_file(path: str, stdin: TextIO | None = None) -> dict[str, str]:
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
-        name, _, value = line.replace("=", " ", 1).partition(" ")
+        name, _sep, value = line.replace("=", " ", 1).partition(" ")
         name = name.strip().lower().replace("_", "-")
         if name not in KEY_FIELDS:
             raise ValueError(f"--key-file {path} line {n}: unknown field {name!r} "

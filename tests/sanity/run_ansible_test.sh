@@ -1,46 +1,17 @@
 #!/usr/bin/env bash
-# ansible-test sanity on library/ovpn_*.py and module_utils/, offline, without docker.
-#
-# The modules live in a plain repo (ansible.cfg: library = library, module_utils =
-# module_utils) and import `ansible.module_utils.ovpn_shortcut*`.  ansible-test only
-# tests collections, so this script copies them into a temporary collection
-# ovpn.shortcut (plugins/modules, plugins/module_utils) with the imports rewritten
-# to `ansible_collections.ovpn.shortcut.plugins.module_utils.*`, and runs
+# ansible-test sanity on the collection ovpn.shortcut as collection/build.py
+# stages it (every plugin: modules, module_utils, filters; the role, playbooks),
+# offline, without docker:
 #   ansible-test sanity --local --python 3.11 [extra args]
-# in it.  Exit status is ansible-test's.  Env: KEEP=1 keeps the temporary tree;
-# SRC=DIR takes library/ and module_utils/ from DIR instead of the repo (tests).
+# in the staged tree.  Exit status is ansible-test's.  Env: KEEP=1 keeps the
+# temporary tree; SRC=DIR builds from the repository copy DIR (tests).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 SRC=${SRC:-$REPO}
 ANSIBLE_TEST=${ANSIBLE_TEST:-$REPO/.venv/bin/ansible-test}
 TMP=$(mktemp -d /tmp/ovpn-sanity.XXXXXX)
 if [ "${KEEP:-0}" != 1 ]; then trap 'rm -rf "$TMP"' EXIT; fi
-COLL=$TMP/ansible_collections/ovpn/shortcut
-mkdir -p "$COLL/plugins/modules" "$COLL/plugins/module_utils" "$COLL/meta" \
-         "$COLL/tests/sanity"
-
-cp "$SRC"/library/ovpn_*.py "$COLL/plugins/modules/"
-cp "$SRC"/module_utils/ovpn_shortcut.py "$SRC"/module_utils/ovpn_shortcut_ansible.py \
-   "$COLL/plugins/module_utils/"
-sed -i 's/\bansible\.module_utils\.ovpn_shortcut/ansible_collections.ovpn.shortcut.plugins.module_utils.ovpn_shortcut/g' \
-    "$COLL"/plugins/modules/*.py "$COLL"/plugins/module_utils/*.py
-# documentation references: short names in library/, FQCNs in a collection
-sed -i -e 's/M(ovpn_/M(ovpn.shortcut.ovpn_/g' -e 's/^\(  - module: \)ovpn_/\1ovpn.shortcut.ovpn_/' \
-    "$COLL"/plugins/modules/*.py
-
-cat > "$COLL/galaxy.yml" <<'YAML'
-namespace: ovpn
-name: shortcut
-version: 0.1.0
-readme: README.md
-authors: [ovpn-shortcut project]
-license: [GPL-2.0-only]
-YAML
-echo "# ovpn.shortcut (sanity-test copy of library/ and module_utils/)" > "$COLL/README.md"
-printf -- '---\nrequires_ansible: ">=2.15.0"\n' > "$COLL/meta/runtime.yml"
-# The modules run on the targets' python3 (Debian 12: 3.11); no Python 2.
-printf -- '---\nmodules:\n  python_requires: ">=3.11"\n' > "$COLL/tests/config.yml"
-cp "$REPO"/tests/sanity/ignore-*.txt "$COLL/tests/sanity/" 2>/dev/null || true
+COLL=$("$REPO/.venv/bin/python" "$REPO/collection/build.py" --src "$SRC" --stage "$TMP" --stage-only)
 
 # ansible-test fills each sanity test's virtualenv by running a cached copy of
 # get-pip.py, which it downloads from ci-files.testing.ansible.com -- unreachable

@@ -111,7 +111,7 @@ def _deb822_stanzas(text: str) -> list[dict[str, str]]:
             cur[key] += "\n" + line.strip()
             continue
         if ":" in line:
-            key, _, value = line.partition(":")
+            key, _sep, value = line.partition(":")
             key = key.strip().lower()
             cur[key] = value.strip()
     if cur:
@@ -140,7 +140,7 @@ def host_sources() -> list[dict[str, str]]:
                 continue
             st = {"types": m[1], "uris": m[3], "suites": m[4], "components": m[5]}
             for opt in (m[2] or "").split():
-                k, _, v = opt.partition("=")
+                k, _sep, v = opt.partition("=")
                 if k == "signed-by":
                     st["signed-by"] = v
             found.append(st)
@@ -159,7 +159,7 @@ def wanted_src_stanzas(sources: list[dict[str, str]]) -> list[dict[str, str]]:
     for st in sources:
         if "deb" not in st.get("types", "").split():
             continue
-        uris = [u for u in st.get("uris", "").split()]
+        uris = st.get("uris", "").split()
         suites = [s for s in st.get("suites", "").split()
                   if all((u.rstrip("/"), s) not in have_src for u in uris)]
         if not uris or not suites:

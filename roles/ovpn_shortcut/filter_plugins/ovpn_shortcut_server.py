@@ -116,7 +116,7 @@ def server_plan(settings: dict[str, Any]) -> dict[str, Any]:
                     cand = None
                     break
                 if str(cand) not in seen_vips and not any(
-                        str(cand) == str(c.get("vip")) for c, _ in explicit + grouped):
+                        str(cand) == str(c.get("vip")) for c, _src in explicit + grouped):
                     break
             if cand is None:
                 continue
