@@ -112,10 +112,66 @@ def test_bad_push_route_and_client_name():
 
 def test_group_clients_from_host_vars():
     hv = {"g2": {"ovpn_shortcut_client_vip": "10.98.0.20",
-                 "ovpn_shortcut_client_iroutes": ["10.99.1.0/24"]}, "g3": {}}
+                 "ovpn_shortcut_client_iroutes": ["10.99.1.0/24"],
+                 "ovpn_shortcut_client_iroutes6": ["fd01:99:1::/64"]}, "g3": {}}
     assert F.group_clients(["g2", "g3"], hv) == [
-        {"name": "g2", "vip": "10.98.0.20", "iroutes": ["10.99.1.0/24"]},
-        {"name": "g3", "vip": None, "iroutes": []}]
+        {"name": "g2", "vip": "10.98.0.20", "iroutes": ["10.99.1.0/24"], "vip6": None,
+         "iroutes6": ["fd01:99:1::/64"]},
+        {"name": "g3", "vip": None, "iroutes": [], "vip6": None, "iroutes6": []}]
+
+
+# -- IPv6: a dual-stack VPN network ---------------------------------------------------
+
+GOOD6 = GOOD | {"network6": "fd98::/64", "push_routes6": ["fd01:10::/48"],
+                "clients": [{"name": "laptop", "vip": "10.98.0.50", "vip6": "fd98::abc"},
+                            {"name": "phone"}],
+                "group_clients": [{"name": "g2", "vip": None, "iroutes": ["10.99.1.0/24"],
+                                   "iroutes6": ["fd01:99:1::/64"]}]}
+
+
+def test_dual_stack_resolves():
+    plan = F.server_plan(GOOD6)
+    assert not any(plan["problems"].values()), plan["problems"]
+    assert (plan["network6"], plan["server_ip6"]) == ("fd98::/64", "fd98::1")
+    by_name = {c["name"]: c for c in plan["clients"]}
+    assert by_name["laptop"]["vip6"] == "fd98::abc/64"  # given
+    # derived: the IPv4 VIP's host offset (.100 -> ::64, .101 -> ::65)
+    assert by_name["phone"]["vip6"] == "fd98::64/64"
+    assert by_name["g2"]["vip6"] == "fd98::65/64"
+    assert by_name["g2"]["iroutes6"] == ["fd01:99:1::/64"]
+    assert plan["routes6"] == ["fd01:99:1::/64"]
+    assert plan["push_routes6"] == ["fd01:10::/48"]
+
+
+def test_ipv4_only_has_no_ipv6_keys_set():
+    plan = F.server_plan(GOOD)
+    assert plan["network6"] == "" and plan["routes6"] == [] and plan["push_routes6"] == []
+    assert all("vip6" not in c for c in plan["clients"])
+
+
+@pytest.mark.parametrize("over, category, needle", [
+    ({"network6": "fd98::1/64"}, "cidr", "ovpn_shortcut_server_network6"),
+    ({"network6": "fd98::/48"}, "cidr", "/64 to /120"),
+    ({"network6": "10.0.0.0/8"}, "cidr", "ovpn_shortcut_server_network6"),
+    ({"push_routes6": ["fd01:10::1/48"]}, "cidr", "ovpn_shortcut_server_push_routes6"),
+    ({"clients": [{"name": "a", "vip6": "fd99::5"}]}, "vip", "outside"),
+    ({"clients": [{"name": "a", "vip6": "fd98::1"}]}, "vip", "server address"),
+    ({"clients": [{"name": "a", "vip6": "nope"}]}, "vip", "not an IPv6 address"),
+    ({"clients": [{"name": "a", "vip6": "fd98::7"}, {"name": "b", "vip6": "fd98::7"}]},
+     "duplicate", "VIPv6 fd98::7"),
+    ({"clients": [{"name": "a", "iroutes6": ["fd98::/96"]}]}, "cidr", "iroute6"),
+    ({"clients": [{"name": "a", "iroutes6": ["fd05::/64"]},
+                  {"name": "b", "iroutes6": ["fd05::/64"]}]}, "duplicate", "iroute6 fd05::/64"),
+])
+def test_bad_ipv6_settings_name_the_variable(over, category, needle):
+    plan = F.server_plan(GOOD6 | {"group_clients": []} | over)
+    assert any(needle in m for m in plan["problems"][category]), plan["problems"]
+
+
+def test_ipv6_client_settings_without_network6_are_refused():
+    plan = F.server_plan(GOOD | {"clients": [{"name": "a", "iroutes6": ["fd05::/64"]}]})
+    assert any("ovpn_shortcut_server_network6" in m and "a" in m
+               for m in plan["problems"]["cidr"]), plan["problems"]
 
 
 # -- the validate play (playbooks/validate.yml) on the example inventory ---------------

@@ -40,11 +40,17 @@ DEV = "ovpnsc0"
 SERVER_VIP = "10.98.0.1"
 G2_VIP = "10.98.0.100"  # the role's automatic VIP for the client group's first host
 CLIENTS = {  # netns clients in g2: VIP, iroutes, LAN address
-    "c1": {"vip": "10.98.0.11", "iroutes": ["10.99.1.0/24"], "lan": "198.18.0.21"},
+    # c1 reaches the server over IPv6 (the server's socket is dual stack), the
+    # others over IPv4; every client also gets a VIPv6, c1 an IPv6 iroute
+    "c1": {"vip": "10.98.0.11", "iroutes": ["10.99.1.0/24"], "lan": "198.18.0.21",
+           "iroutes6": ["fd01:99:1::/64"], "lan6_suffix": "21"},
     "c2": {"vip": "10.98.0.12", "iroutes": [], "lan": "198.18.0.22"},
     "c3": {"vip": "10.98.0.13", "iroutes": [], "lan": "198.18.0.23"},
 }
 IROUTE_HOST = "10.99.1.1"  # an address on the network behind c1
+NETWORK6 = "fd99::/64"  # ovpn_shortcut_server_network6: the server is fd99::1
+SERVER_VIP6 = "fd99::1"
+IROUTE6_HOST = "fd01:99:1::1"  # an address on the IPv6 network behind c1
 RENEG_SEC = 4  # c3 renegotiates its data-channel keys this often
 RUN = "/root/ovpn-clients"
 STATUS = f"/run/openvpn-server/status-{NAME}.log"
@@ -87,8 +93,11 @@ def _role_play(lab, pki: Path, openvpn_debs: dict[str, str],
         "ovpn_shortcut_server_keepalive_interval": 2,
         "ovpn_shortcut_server_keepalive_timeout": 10,
         "ovpn_shortcut_server_status_interval": 2,
+        "ovpn_shortcut_server_network6": NETWORK6,
+        "ovpn_shortcut_server_proto": "udp6",
         "ovpn_shortcut_server_clients": [
-            {"name": n, "vip": c["vip"], "iroutes": c["iroutes"]} for n, c in CLIENTS.items()],
+            {"name": n, "vip": c["vip"], "iroutes": c["iroutes"],
+             "iroutes6": c.get("iroutes6", [])} for n, c in CLIENTS.items()],
         **more,
     }
     env = dict(os.environ, OVPN_LAB_NAME=lab.name, ANSIBLE_FORCE_COLOR="0")
@@ -197,6 +206,12 @@ def clients(g1: Guest, g2: Guest, deployed: Path) -> Iterator[dict]:
         for r in c["iroutes"]:  # an address on the network behind the client
             host = r.split("/")[0].rsplit(".", 1)[0] + ".1"
             g2.run(f"ip -n {ns} addr add {host}/32 dev lo")
+        for r in c.get("iroutes6", []):
+            g2.run(f"ip -n {ns} addr add {r.split('/')[0]}1/128 dev lo")
+        if "lan6_suffix" in c:  # this one connects to the server's IPv6 LAN address
+            prefix = g1.spec.lan_ipv6.rsplit(":", 1)[0]
+            g2.run(f"ip -n {ns} addr add {prefix}:{c['lan6_suffix']}/64 dev mv{i} nodad && "
+                   f"sed -i 's/^remote .*/remote {g1.spec.lan_ipv6} 1194/' {RUN}/{name}.ovpn")
         _start_client(g2, name)
     for name in CLIENTS:
         _wait(f"client {name} connected", lambda n=name: _client_up(g2, n), 120,
@@ -219,6 +234,30 @@ def test_clients_get_their_static_vips(g1, g2, clients):
     assert {c["vip"] for c in clients.values()} | {G2_VIP} <= set(peers), peers
     status = _status_clients(g1)
     assert {n: c["vip"] for n, c in clients.items()}.items() <= status.items(), status
+
+
+def test_dual_stack_vips_ipv6_iroute_and_ipv6_outer(g1, g2, clients):
+    """Every client has its VIPv6 (the IPv4 VIP's host offset in NETWORK6) and pings
+    the server's IPv6 VPN address; the server reaches the IPv6 network behind c1
+    (iroute-ipv6) through the module; c1's peer has an IPv6 remote, the others an
+    IPv4 one (taken on the same dual-stack socket)."""
+    peers = _peers(g1)
+    for name, c in clients.items():
+        vip6 = f"fd99::{int(c['vip'].rsplit('.', 1)[1]):x}"
+        addrs = g2.run(f"ip -n ns-{name} -6 -o addr show dev tun0 scope global").stdout
+        assert f"{vip6}/64" in addrs, (name, addrs)
+        ping = g2.run(f"ip netns exec ns-{name} ping -6 -c 2 -i 0.5 -W 3 {SERVER_VIP6}",
+                      check=False)
+        assert ping.returncode == 0, f"{name}: {ping.stdout}\n{_diag(g1, g2)}"
+        peer = peers[c["vip"]]
+        assert peer["vpn_ipv6"] == vip6, peer
+        remote = json.dumps(peer["remote"])
+        assert (g1.spec.lan_ipv6.rsplit(":", 1)[0] in remote) == ("lan6_suffix" in c), peer
+    ping = g1.run(f"ping -6 -c 3 -i 0.5 -W 3 {IROUTE6_HOST}", check=False)
+    assert ping.returncode == 0, ping.stdout + _diag(g1, g2)
+    c1 = _peers(g1)[CLIENTS["c1"]["vip"]]
+    assert "fd01:99:1::/64" in c1["iroutes"], c1
+    assert c1["counters"]["vpn_rx_packets"] > 0, c1
 
 
 def test_client_to_client_reach_and_iroute_from_server(g1, g2, clients):

@@ -37,15 +37,104 @@ def _mask(net: ipaddress.IPv4Network) -> list[str]:
     return [str(net.network_address), str(net.netmask)]
 
 
+def _net6(value: Any) -> ipaddress.IPv6Network | None:
+    """An IPv6 network in CIDR form with no host bits set, else None."""
+    if not isinstance(value, str) or "/" not in value:
+        return None
+    try:
+        return ipaddress.IPv6Network(value, strict=True)
+    except ValueError:
+        return None
+
+
+def _plan_v6(settings: dict[str, Any], plan: dict[str, Any],
+             problems: dict[str, list[str]], net4: ipaddress.IPv4Network | None,
+             raw_clients: dict[str, tuple[dict[str, Any], str]]) -> None:
+    """The IPv6 half of a dual-stack VPN network (server-ipv6), when network6 is set.
+
+    Each client's VIPv6 is its vip6, else the network6 address with the same host
+    offset as its IPv4 VIP (10.98.0.101 in 10.98.0.0/24 -> fd98::65 in fd98::/64);
+    iroutes6 are routed to the client (iroute-ipv6), push_routes6 pushed."""
+    plan.update(network6="", server_ip6="", routes6=[], push_routes6=[])
+    raw6 = settings.get("network6") or ""
+    v6_clients = [n for n, (c, _o) in raw_clients.items()
+                  if c.get("vip6") or c.get("iroutes6")]
+    if not raw6:
+        if settings.get("push_routes6") or v6_clients:
+            problems["cidr"].append(
+                "IPv6 VIPs, iroutes or pushed routes need ovpn_shortcut_server_network6 "
+                f"(clients: {', '.join(v6_clients) or '-'})")
+        return
+    net6 = _net6(raw6)
+    if net6 is None or not 64 <= net6.prefixlen <= 120:
+        problems["cidr"].append(
+            f"ovpn_shortcut_server_network6={raw6!r} is not an IPv6 network in CIDR form "
+            "without host bits, /64 to /120 (e.g. fd98::/64)")
+        return
+    plan["network6"], plan["server_ip6"] = str(net6), str(net6.network_address + 1)
+    for r in settings.get("push_routes6") or []:
+        rn = _net6(r)
+        if rn is None:
+            problems["cidr"].append(f"ovpn_shortcut_server_push_routes6: {r!r} is not an "
+                                    "IPv6 CIDR network without host bits")
+        else:
+            plan["push_routes6"].append(str(rn))
+    seen_vips: dict[str, str] = {}
+    seen_iroutes: dict[ipaddress.IPv6Network, str] = {}
+    for client in plan["clients"]:
+        name = client["name"]
+        raw, origin = raw_clients[name]
+        vip6 = raw.get("vip6")
+        if vip6 in (None, "") and net4 is not None:
+            offset = int(ipaddress.IPv4Address(client["vip"])) - int(net4.network_address)
+            vip6 = str(net6.network_address + offset)
+        try:
+            addr = ipaddress.IPv6Address(str(vip6))
+        except ValueError:
+            problems["vip"].append(f"{origin}: VIPv6 {vip6!r} of client {name!r} is not an "
+                                   "IPv6 address")
+            continue
+        if addr not in net6 or addr in (net6.network_address, net6.network_address + 1):
+            problems["vip"].append(
+                f"{origin}: VIPv6 {addr} of client {name!r} is outside "
+                f"ovpn_shortcut_server_network6={net6} (or is its network or server address)")
+            continue
+        if str(addr) in seen_vips:
+            problems["duplicate"].append(f"{origin}: VIPv6 {addr} of client {name!r} is also "
+                                         f"the VIPv6 of {seen_vips[str(addr)]!r}")
+            continue
+        seen_vips[str(addr)] = name
+        iroutes6 = []
+        for r in raw.get("iroutes6") or []:
+            rn = _net6(r)
+            if rn is None or rn.overlaps(net6):
+                problems["cidr"].append(
+                    f"{origin}: iroute6 {r!r} of client {name!r} is not an IPv6 CIDR network "
+                    f"without host bits outside ovpn_shortcut_server_network6={net6}")
+                continue
+            if rn in seen_iroutes:
+                problems["duplicate"].append(f"{origin}: iroute6 {rn} of client {name!r} is "
+                                             f"also an iroute6 of {seen_iroutes[rn]!r}")
+                continue
+            seen_iroutes[rn] = name
+            iroutes6.append(str(rn))
+        client["vip6"] = f"{addr}/{net6.prefixlen}"
+        client["iroutes6"] = iroutes6
+        plan["routes6"] += iroutes6
+
+
 def server_plan(settings: dict[str, Any]) -> dict[str, Any]:
     """Check and resolve the server settings.
 
     settings: network (CIDR), ciphers (list), clients (explicit list of
-    {name, vip?, iroutes?}), group_clients (list of {name, vip?, iroutes?} made
-    from the client group's host vars), push_routes (list of CIDRs).
+    {name, vip?, iroutes?, vip6?, iroutes6?}), group_clients (the same, made
+    from the client group's host vars), push_routes (list of CIDRs), network6
+    (IPv6 CIDR or empty: IPv4 only), push_routes6 (IPv6 CIDRs).
     Returns {problems: {category: [message]}, network, netmask, server_ip,
-    clients: [{name, vip, netmask, iroutes: [[net, mask]], iroute_cidrs}],
-    routes: [[net, mask]], push_routes: [[net, mask]]}.
+    clients: [{name, vip, netmask, iroutes: [[net, mask]], iroute_cidrs,
+    vip6 (addr/prefix), iroutes6}], routes: [[net, mask]], push_routes:
+    [[net, mask]], network6, server_ip6, routes6, push_routes6} (IPv6 keys
+    empty without network6; clients have vip6/iroutes6 only with it).
     """
     problems: dict[str, list[str]] = {c: [] for c in CATEGORIES}
     plan: dict[str, Any] = {"problems": problems, "clients": [], "routes": [],
@@ -86,6 +175,7 @@ def server_plan(settings: dict[str, Any]) -> dict[str, Any]:
     grouped = [(c, f"ovpn_shortcut_client_vip/_iroutes of host {c.get('name')}")
                for c in settings.get("group_clients") or []]
     seen_names: dict[str, str] = {}
+    raw_clients: dict[str, tuple[dict[str, Any], str]] = {}
     seen_vips: dict[str, str] = {}
     seen_iroutes: dict[ipaddress.IPv4Network, str] = {}
     auto = AUTO_VIP_OFFSET
@@ -103,6 +193,7 @@ def server_plan(settings: dict[str, Any]) -> dict[str, Any]:
                                          f"(also in {seen_names[name]})")
             continue
         seen_names[name] = origin
+        raw_clients[name] = (client, origin)
         vip = client.get("vip")
         if net is None:
             continue
@@ -161,6 +252,7 @@ def server_plan(settings: dict[str, Any]) -> dict[str, Any]:
             "iroutes": [_mask(r) for r in iroutes], "iroute_cidrs": [str(r) for r in iroutes],
         })
         plan["routes"] += [_mask(r) for r in iroutes]
+    _plan_v6(settings, plan, problems, net, raw_clients)
     return plan
 
 
@@ -170,7 +262,9 @@ def group_clients(hosts: list[str], hostvars: dict[str, Any]) -> list[dict[str, 
     for h in hosts:
         hv = hostvars.get(h, {})
         out.append({"name": h, "vip": hv.get("ovpn_shortcut_client_vip"),
-                    "iroutes": hv.get("ovpn_shortcut_client_iroutes") or []})
+                    "iroutes": hv.get("ovpn_shortcut_client_iroutes") or [],
+                    "vip6": hv.get("ovpn_shortcut_client_vip6"),
+                    "iroutes6": hv.get("ovpn_shortcut_client_iroutes6") or []})
     return out
 
 
