@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 
 from ovpn_lab import paths
-from ovpn_lab.guest import kernel_trouble
-from ovpn_lab.lab import Lab
 
 sys.path.insert(0, str(paths.REPO_ROOT / "collection"))
 import build as cbuild
+
+from .own_lab import own_lab
 
 LAB = os.environ.get("OVPN_COLLECTION_LAB", "pytest-coll")
 pytestmark = [
@@ -65,17 +65,8 @@ def _run(argv: list[str], cwd: Path, env: dict, timeout: int = 3600) -> str:
 
 @pytest.fixture
 def coll_lab():
-    lab = Lab(LAB)
-    lab.down()
-    try:
+    with own_lab(LAB) as lab:
         yield lab
-    finally:
-        trouble = []
-        for g in lab.running():
-            trouble += kernel_trouble(g.drain_kernel_log())
-        if os.environ.get("OVPN_LAB_KEEP") != "1":
-            lab.down()
-        assert not trouble, f"kernel trouble in {LAB}: {trouble}"
 
 
 def test_collection_deploys_the_lab_from_outside_the_repository(coll_lab, tmp_path):

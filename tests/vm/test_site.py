@@ -34,10 +34,10 @@ from pathlib import Path
 import pytest
 
 from ovpn_lab import paths
-from ovpn_lab.guest import kernel_trouble
 from ovpn_lab.lab import Lab
 
 from . import link_scenarios as ls
+from .own_lab import own_lab
 
 LAB = os.environ.get("OVPN_SITE_LAB", "pytest-site")
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
@@ -67,17 +67,8 @@ def _recap(out: str) -> dict[str, dict[str, int]]:
 
 @pytest.fixture(scope="module")
 def site_lab():
-    lab = Lab(LAB)
-    lab.down()
-    try:
+    with own_lab(LAB) as lab:  # OVPN_LAB_KEEP=1 keeps it: for link_scenarios by hand
         yield lab
-    finally:
-        trouble = []
-        for g in lab.running():
-            trouble += kernel_trouble(g.drain_kernel_log())
-        if os.environ.get("OVPN_LAB_KEEP") != "1":  # kept: for link_scenarios by hand
-            lab.down()
-        assert not trouble, f"kernel trouble in {LAB}: {trouble}"
 
 
 def test_site_yml_deploys_then_is_idempotent(site_lab):

@@ -47,6 +47,31 @@ def _net6(value: Any) -> ipaddress.IPv6Network | None:
         return None
 
 
+def _iroutes(values: Any, parse: Any, net: Any, seen: dict[Any, str],
+             where: tuple[str, str, str, str], problems: dict[str, list[str]]) -> list[Any]:
+    """A client's iroutes of one family: CIDRs without host bits, outside the VPN
+    network `net`, each routed to one client only (`seen`: network -> client).
+    where: (what, the network's variable, origin, client name) for the messages."""
+    what, netvar, origin, name = where
+    out = []
+    for r in values or []:
+        rn = parse(r)
+        if rn is None:
+            problems["cidr"].append(f"{origin}: {what} {r!r} of client {name!r} is not a "
+                                    "CIDR network without host bits (e.g. 10.99.1.0/24, "
+                                    "fd01:99:1::/64)")
+        elif rn.overlaps(net):
+            problems["cidr"].append(f"{origin}: {what} {rn} of client {name!r} overlaps "
+                                    f"{netvar}={net}")
+        elif rn in seen:
+            problems["duplicate"].append(f"{origin}: {what} {rn} of client {name!r} is "
+                                         f"also an {what} of {seen[rn]!r}")
+        else:
+            seen[rn] = name
+            out.append(rn)
+    return out
+
+
 def _plan_v6(settings: dict[str, Any], plan: dict[str, Any],
              problems: dict[str, list[str]], net4: ipaddress.IPv4Network | None,
              raw_clients: dict[str, tuple[dict[str, Any], str]]) -> None:
@@ -104,20 +129,9 @@ def _plan_v6(settings: dict[str, Any], plan: dict[str, Any],
                                          f"the VIPv6 of {seen_vips[str(addr)]!r}")
             continue
         seen_vips[str(addr)] = name
-        iroutes6 = []
-        for r in raw.get("iroutes6") or []:
-            rn = _net6(r)
-            if rn is None or rn.overlaps(net6):
-                problems["cidr"].append(
-                    f"{origin}: iroute6 {r!r} of client {name!r} is not an IPv6 CIDR network "
-                    f"without host bits outside ovpn_shortcut_server_network6={net6}")
-                continue
-            if rn in seen_iroutes:
-                problems["duplicate"].append(f"{origin}: iroute6 {rn} of client {name!r} is "
-                                             f"also an iroute6 of {seen_iroutes[rn]!r}")
-                continue
-            seen_iroutes[rn] = name
-            iroutes6.append(str(rn))
+        iroutes6 = [str(r) for r in _iroutes(raw.get("iroutes6"), _net6, net6, seen_iroutes,
+                                             ("iroute6", "ovpn_shortcut_server_network6",
+                                              origin, name), problems)]
         client["vip6"] = f"{addr}/{net6.prefixlen}"
         client["iroutes6"] = iroutes6
         plan["routes6"] += iroutes6
@@ -230,23 +244,8 @@ def server_plan(settings: dict[str, Any]) -> dict[str, Any]:
                                          f"the VIP of {seen_vips[str(addr)]!r}")
             continue
         seen_vips[str(addr)] = name
-        iroutes = []
-        for r in client.get("iroutes") or []:
-            rn = _net(r)
-            if rn is None:
-                problems["cidr"].append(f"{origin}: iroute {r!r} of client {name!r} is not a "
-                                        "CIDR network without host bits (e.g. 10.99.1.0/24)")
-                continue
-            if rn.overlaps(net):
-                problems["cidr"].append(f"{origin}: iroute {rn} of client {name!r} overlaps "
-                                        f"ovpn_shortcut_server_network={net}")
-                continue
-            if rn in seen_iroutes:
-                problems["duplicate"].append(f"{origin}: iroute {rn} of client {name!r} is "
-                                             f"also an iroute of {seen_iroutes[rn]!r}")
-                continue
-            seen_iroutes[rn] = name
-            iroutes.append(rn)
+        iroutes = _iroutes(client.get("iroutes"), _net, net, seen_iroutes,
+                           ("iroute", "ovpn_shortcut_server_network", origin, name), problems)
         plan["clients"].append({
             "name": name, "vip": str(addr), "netmask": str(net.netmask),
             "iroutes": [_mask(r) for r in iroutes], "iroute_cidrs": [str(r) for r in iroutes],
