@@ -143,6 +143,11 @@ def figures_markdown(doc: dict[str, Any]) -> list[str]:
         lines += ["", "## Where UDP test packets were dropped: counters that moved, median over "
                   "the rounds (bs = server namespace, bc = client namespace)", "",
                   "| configuration | test | counters |", "|---|---|---|", *lost]
+    dp = datapath_rows(doc)
+    if dp:
+        lines += ["", "## Data path in use (read back from the devices and OpenVPN's log)", "",
+                  "| configuration | server device kind | client device kind | "
+                  "client's DCO version |", "|---|---|---|---|", *dp]
     lines += ["", "## CPU during the single TCP stream: median (min-max)", "",
               "| configuration | " + " | ".join(lbl for _, _, lbl in stats.CPU_METRICS) + " |",
               "|---" * (len(stats.CPU_METRICS) + 1) + "|"]
@@ -150,6 +155,22 @@ def figures_markdown(doc: dict[str, Any]) -> list[str]:
         lines.append(f"| {lab} | " + " | ".join(cell(row.get(f"{t}.{f}"))
                                                 for t, f, _ in stats.CPU_METRICS) + " |")
     return lines
+
+
+def datapath_rows(doc: dict[str, Any]) -> list[str]:
+    """Per OpenVPN configuration: the device kinds and the DCO version of its first run.
+
+    `ovpn` on both ends is upstream's in-tree module, `ovpn-shortcut` ours, `ovpn-dco`
+    the out-of-tree ovpn-dco, `tun` userspace.
+    """
+    seen: dict[str, dict[str, str]] = {}
+    for s in doc["samples"]:
+        facts = s.get("facts") or {}
+        if s["config"] in ("veth", "wireguard") or not facts:
+            continue
+        seen.setdefault(stats.label(s["config"], s["cipher"]), facts)
+    return [f"| {lab} | {f.get('server_link', '?')} | {f.get('client_link', '?')} | "
+            f"{f.get('client_dco_version') or '—'} |" for lab, f in seen.items()]
 
 
 def loss_counter_rows(doc: dict[str, Any]) -> list[str]:

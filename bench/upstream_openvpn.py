@@ -11,12 +11,12 @@ running `--version`).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from ovpn_lab import paths
 from ovpn_lab.buildroot import ensure_buildroot, session
 from ovpn_lab.image import chroot
+from ovpn_lab.kernel_debs import download_debs
 from ovpn_lab.log import log
 
 SUITE = "trixie-backports"
@@ -49,17 +49,9 @@ def pick_version(madison: str, suite: str) -> str:
 
 def chroot_download(release: str, spec: str, dest: Path) -> None:
     """`apt-get download SPEC` in the build chroot of `release`; the .debs land in `dest`."""
-    dest.mkdir(parents=True, exist_ok=True)
     br = ensure_buildroot(release)
     with session(br):
-        scratch = br.root / "tmp/ovpn-bench-debs"
-        if scratch.exists():
-            shutil.rmtree(scratch)  # plain files only, never a mount point
-        scratch.mkdir()
-        chroot(br.root, f"cd /tmp/ovpn-bench-debs && apt-get download {spec}")
-        for deb in scratch.glob("*.deb"):
-            shutil.move(str(deb), dest / deb.name)
-        shutil.rmtree(scratch)
+        download_debs(br.root, [spec], dest)
 
 
 def upstream_openvpn_deb(release: str = "trixie") -> Path:

@@ -90,11 +90,12 @@ ovpn_up() {  # ovpn_up SERVER_BIN SERVER_DCO(0/1) CLIENT_BIN CLIENT_DCO CIPHER [
         grep -i dco "$RUN/server.log" "$RUN/client.log" >&2 || true
         return 1
     fi
-    local cipher_used dco_line
+    local cipher_used dco_version
     cipher_used=$(grep -o "Data Channel: cipher '[^']*'" "$RUN/client.log" | tail -1 | cut -d"'" -f2)
-    dco_line=$(grep -i -m1 "dco" "$RUN/client.log" | cut -c1-160 | tr -d '"\\' || true)
-    printf '{"target": "10.201.0.1", "server_link": "%s", "client_link": "%s", "cipher_used": "%s", "client_dco_log": "%s", "pids": "%s %s"}\n' \
-        "$skind" "$ckind" "$cipher_used" "$dco_line" "$(cat "$RUN/server.pid")" "$(cat "$RUN/client.pid")"
+    # what OpenVPN's DCO layer found: the module's version (the in-tree ovpn: the kernel's)
+    dco_version=$(grep -m1 -o "DCO version: .*" "$RUN/client.log" | cut -c14-120 | tr -d '"\\' || true)
+    printf '{"target": "10.201.0.1", "server_link": "%s", "client_link": "%s", "cipher_used": "%s", "client_dco_version": "%s", "pids": "%s %s"}\n' \
+        "$skind" "$ckind" "$cipher_used" "$dco_version" "$(cat "$RUN/server.pid")" "$(cat "$RUN/client.pid")"
 }
 
 wg_up() {
@@ -120,7 +121,7 @@ up() {
         ovpn-dco) modprobe ovpn_dco_v2; ovpn_up $STOCK 1 $STOCK 1 "$cipher" ;;
         ovpn-dco-srv) modprobe ovpn_dco_v2; ovpn_up $STOCK 1 $STOCK 0 "$cipher" ;;
         ovpn-up) modprobe ovpn; ovpn_up $UPSTREAM 1 $UPSTREAM 1 "$cipher" ovpn ;;
-        ovpn-sc) modprobe ovpn_shortcut; ovpn_up $PATCHED 1 $PATCHED 1 "$cipher" ;;
+        ovpn-sc) modprobe ovpn_shortcut; ovpn_up $PATCHED 1 $PATCHED 1 "$cipher" ovpn-shortcut ;;
         ovpn-sc-srv) modprobe ovpn_shortcut; ovpn_up $PATCHED 1 $STOCK 0 "$cipher" ;;
         *) echo "unknown config $config" >&2; exit 2 ;;
     esac

@@ -405,3 +405,16 @@ def test_upstream_openvpn_version_from_madison():
     assert pick_version(madison, "trixie") == "2.6.14-1+deb13u3"
     with pytest.raises(LookupError):
         pick_version(madison, "sid")
+
+
+def test_datapath_rows_name_the_kernel_module_in_use():
+    facts = {"server_link": "ovpn", "client_link": "ovpn", "client_dco_version": "7.3.4"}
+    doc = {"samples": [{"config": "veth", "cipher": "", "repeat": 0, "facts": {"x": 1}},
+                       {"config": "ovpn-up", "cipher": "AES-256-GCM", "repeat": 0,
+                        "facts": facts},
+                       {"config": "ovpn-up", "cipher": "AES-256-GCM", "repeat": 1,
+                        "facts": {**facts, "server_link": "tun"}},
+                       {"config": "ovpn-user", "cipher": "AES-256-GCM", "repeat": 0,
+                        "facts": {"server_link": "tun", "client_link": "tun"}}]}
+    assert report.datapath_rows(doc) == ["| ovpn-up AES-256-GCM | ovpn | ovpn | 7.3.4 |",
+                                         "| ovpn-user AES-256-GCM | tun | tun | — |"]
