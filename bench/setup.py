@@ -74,10 +74,11 @@ def _install_dco(g: Guest, deb: Path) -> str:
     except GuestCommandError as e:
         why = (e.stdout + e.stderr).strip().splitlines()
         log(f"bench: ovpn-dco does not build on this kernel: {why[-3:]}")
-        make_log = g.run("tail -5 /var/lib/dkms/ovpn-dco/*/build/make.log 2>/dev/null",
-                         check=False).stdout.strip().splitlines()
+        errors = g.run("grep -m2 -h 'error:' /var/lib/dkms/ovpn-dco/*/build/make.log "
+                       "2>/dev/null | sed 's|^.*/ovpn-dco/[^/]*/build/||'",
+                       check=False).stdout.strip().splitlines()
         return (f"{deb.name} did not build or load on kernel {g.release()}: "
-                + " / ".join((make_log or why)[-2:])[:400])
+                + " / ".join(errors or why[-2:])[:400])
     return ""
 
 
