@@ -69,6 +69,12 @@ def skipped_configs(configs: list[str], facts: dict[str, str]) -> dict[str, str]
     return why
 
 
+def scale_configs(facts: dict[str, str]) -> tuple[str, ...]:
+    """The scale phase's configurations, without ovpn-dco where it did not build."""
+    return tuple(c for c in scale.CONFIGS
+                 if not (c == "ovpn-dco" and facts.get("ovpn_dco_skipped")))
+
+
 def cpu_model() -> str:
     """The host's CPU model name (/proc/cpuinfo), '' if not found."""
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -160,10 +166,13 @@ def main(argv: list[str] | None = None) -> int:
     (g,) = lab.up(1, fresh=not a.reuse, releases=[a.release])[:1]
     doc["timings_s"]["boot"] = time.monotonic() - t0
     try:
-        doc["versions"] = prepare(g, image, doc["timings_s"], reuse=a.reuse,
-                                  configs=tuple(configs))
+        doc["versions"] = prepare(  # the scale phase measures ovpn-dco too
+            g, image, doc["timings_s"], reuse=a.reuse,
+            dco=bool(a.scale) or any(c in DCO_CONFIGS for c in configs),
+            upstream=any(c in UPSTREAM_CONFIGS for c in configs))
         doc["method"]["reused_guest"] = a.reuse
-        doc["skipped"] = skipped_configs(configs, doc["versions"])
+        doc["skipped"] = skipped_configs(  # the scale phase's ovpn-dco named too
+            [*configs, *(scale.CONFIGS if a.scale else ())], doc["versions"])
         for c, why in doc["skipped"].items():
             log(f"bench: {c} skipped: {why}")
         order = plan([c for c in configs if c not in doc["skipped"]],
@@ -176,8 +185,9 @@ def main(argv: list[str] | None = None) -> int:
                 _write(doc, a.out, a.name)  # partial results survive an interruption
         if a.scale:
             t0 = time.monotonic()
-            doc["scale"] = scale.run(g, [int(x) for x in a.scale.split(",")], a.repeats,
-                                     a.duration, a.churn, a.rate_peers)
+            doc["scale"] = scale.run(
+                g, [int(x) for x in a.scale.split(",")], a.repeats, a.duration, a.churn,
+                a.rate_peers, configs=scale_configs(doc["versions"]))
             doc["timings_s"]["scale"] = time.monotonic() - t0
     finally:
         doc["host"]["loadavg_end"] = loadavg()

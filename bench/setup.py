@@ -15,12 +15,7 @@ from ovpn_lab.kbuild import build_module
 from ovpn_lab.log import log
 from ovpn_lab.openvpn_deb import ensure_openvpn_debs, openvpn_deb
 
-from .upstream_openvpn import (
-    UPSTREAM_CONFIGS,
-    UPSTREAM_PREFIX,
-    chroot_download,
-    upstream_openvpn_deb,
-)
+from .upstream_openvpn import UPSTREAM_PREFIX, chroot_download, upstream_openvpn_deb
 
 GUEST_DIR = "/root/bench"
 DCO_PACKAGE = "openvpn-dco-dkms"
@@ -99,10 +94,11 @@ def _install_upstream_openvpn(g: Guest, facts: dict[str, str]) -> None:
     facts["upstream_ovpn_module"] = " intree=".join(mod.stdout.split())
 
 
-def prepare(g: Guest, image: Image, timings: dict[str, float], reuse: bool = False,
-            configs: tuple[str, ...] = ()) -> dict[str, str]:
-    """Everything the runs of `configs` need in the guest; returns version facts.
+def prepare(g: Guest, image: Image, timings: dict[str, float], reuse: bool = False, *,
+            dco: bool = True, upstream: bool = False) -> dict[str, str]:
+    """Everything the runs need in the guest; returns version facts.
 
+    `dco`: build ovpn-dco (DKMS), `upstream`: install OpenVPN 2.7 for the in-tree `ovpn`.
     facts["ovpn_dco_skipped"] says why ovpn-dco could not be built, facts["ovpn_up_skipped"]
     why OpenVPN 2.7 + in-tree `ovpn` cannot run here (their configs are then not run:
     run.skipped_configs).
@@ -122,12 +118,12 @@ def prepare(g: Guest, image: Image, timings: dict[str, float], reuse: bool = Fal
     facts["patched_openvpn"] = deb.name
     timings["patched openvpn (cache + extract)"] = time.monotonic() - t0
 
-    if any(c in UPSTREAM_CONFIGS for c in configs):
+    if upstream:
         t0 = time.monotonic()
         _install_upstream_openvpn(g, facts)
         timings["upstream openvpn (download + extract)"] = time.monotonic() - t0
 
-    if any(c in DCO_CONFIGS for c in configs):
+    if dco:
         t0 = time.monotonic()
         dd = dco_deb(release)
         facts["ovpn_dco_deb"] = dd.name
@@ -156,7 +152,7 @@ def prepare(g: Guest, image: Image, timings: dict[str, float], reuse: bool = Fal
     q = "modinfo -F version"
     facts["kernel"] = g.release()
     facts["ovpn_shortcut_version"] = g.run(f"{q} ovpn_shortcut").stdout.strip()
-    if any(c in DCO_CONFIGS for c in configs) and "ovpn_dco_skipped" not in facts:
+    if dco and "ovpn_dco_skipped" not in facts:
         facts["ovpn_dco_version"] = g.run(f"{q} ovpn_dco_v2").stdout.strip()
     facts["stock_openvpn"] = g.run("openvpn --version | head -1", check=False).stdout.strip()
     facts["iperf3"] = g.run("iperf3 --version | head -1").stdout.strip()

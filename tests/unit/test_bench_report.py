@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench import report, stats
-from bench.run import CONFIGS, DEFAULT_CONFIGS, plan, skipped_configs
+from bench.run import CONFIGS, DEFAULT_CONFIGS, plan, scale_configs, skipped_configs
 from bench.upstream_openvpn import pick_version
 
 _SPEC = importlib.util.spec_from_file_location(
@@ -418,3 +418,8 @@ def test_datapath_rows_name_the_kernel_module_in_use():
                         "facts": {"server_link": "tun", "client_link": "tun"}}]}
     assert report.datapath_rows(doc) == ["| ovpn-up AES-256-GCM | ovpn | ovpn | 7.3.4 |",
                                          "| ovpn-user AES-256-GCM | tun | tun | — |"]
+
+
+def test_scale_phase_drops_ovpn_dco_where_it_did_not_build():
+    assert scale_configs({}) == ("ovpn-sc", "ovpn-dco", "wireguard")
+    assert scale_configs({"ovpn_dco_skipped": "no"}) == ("ovpn-sc", "wireguard")
