@@ -46,7 +46,9 @@ def markdown(doc: dict[str, Any]) -> str:
         f"Host load (1/5/15 min) at start `{doc['host']['loadavg_start']}`, at end "
         f"`{doc['host'].get('loadavg_end', '?')}` (shared 2-core machine: compare ratios "
         "within this run, not absolute figures).",
+        *header_cpu(doc),
         "",
+        *skipped_lines(doc),
     ]
     if summary:
         lines += figures_markdown(doc)
@@ -62,6 +64,29 @@ def markdown(doc: dict[str, Any]) -> str:
                           "timings_s": {k: round(v, 1) for k, v in doc["timings_s"].items()}},
                          indent=1), "```", ""]
     return "\n".join(lines)
+
+
+def header_cpu(doc: dict[str, Any]) -> list[str]:
+    """The host CPU model and what the guest sees (-cpu max under TCG), where recorded."""
+    host = doc["host"].get("cpu_model")
+    v = doc.get("versions") or {}
+    guest = v.get("guest_cpu_model")
+    if not host and not guest:
+        return []
+    release = doc["method"].get("release")
+    return [f"Host CPU `{host or '?'}` ({doc['host'].get('cpus', '?')} cores); guest "
+            + (f"`{release}` kernel `{v.get('kernel', '?')}`, " if release else "")
+            + f"CPU `{guest or '?'}` (QEMU TCG `-cpu max`: emulated, AES-NI visible "
+            f"{'yes' if v.get('guest_cpu_flags_aes') == '1' else 'no'})."]
+
+
+def skipped_lines(doc: dict[str, Any]) -> list[str]:
+    """One line per requested configuration the guest could not run (run.skipped_configs)."""
+    skipped = doc.get("skipped") or {}
+    if not skipped:
+        return []
+    return ["## Skipped configurations", "",
+            *(f"- {c}: not measured, {why}" for c, why in skipped.items()), ""]
 
 
 LOSSY_PERCENT = 50.0
@@ -87,7 +112,7 @@ def figures_markdown(doc: dict[str, Any]) -> list[str]:
     lines += ["| configuration | vs | " + " | ".join(lbl for _, _, lbl, _ in stats.METRICS)
               + " |", "|---" * (len(stats.METRICS) + 2) + "|"]
     for lab, per_peer in ratios.items():
-        if summary[lab]["config"] not in ("ovpn-sc", "ovpn-sc-srv", "ovpn-dco"):
+        if summary[lab]["config"] not in ("ovpn-sc", "ovpn-sc-srv", "ovpn-dco", "ovpn-up"):
             continue
         for peer, r in per_peer.items():
             cells = [(f"{r[f'{t}.{f}']:.2f}" + ("*" if lossy(summary, lab, peer, t) else ""))
@@ -118,6 +143,11 @@ def figures_markdown(doc: dict[str, Any]) -> list[str]:
         lines += ["", "## Where UDP test packets were dropped: counters that moved, median over "
                   "the rounds (bs = server namespace, bc = client namespace)", "",
                   "| configuration | test | counters |", "|---|---|---|", *lost]
+    dp = datapath_rows(doc)
+    if dp:
+        lines += ["", "## Data path in use (read back from the devices and OpenVPN's log)", "",
+                  "| configuration | server device kind | client device kind | "
+                  "client's DCO version |", "|---|---|---|---|", *dp]
     lines += ["", "## CPU during the single TCP stream: median (min-max)", "",
               "| configuration | " + " | ".join(lbl for _, _, lbl in stats.CPU_METRICS) + " |",
               "|---" * (len(stats.CPU_METRICS) + 1) + "|"]
@@ -125,6 +155,22 @@ def figures_markdown(doc: dict[str, Any]) -> list[str]:
         lines.append(f"| {lab} | " + " | ".join(cell(row.get(f"{t}.{f}"))
                                                 for t, f, _ in stats.CPU_METRICS) + " |")
     return lines
+
+
+def datapath_rows(doc: dict[str, Any]) -> list[str]:
+    """Per OpenVPN configuration: the device kinds and the DCO version of its first run.
+
+    `ovpn` on both ends is upstream's in-tree module, `ovpn-shortcut` ours, `ovpn-dco`
+    the out-of-tree ovpn-dco, `tun` userspace.
+    """
+    seen: dict[str, dict[str, str]] = {}
+    for s in doc["samples"]:
+        facts = s.get("facts") or {}
+        if s["config"] in ("veth", "wireguard") or not facts:
+            continue
+        seen.setdefault(stats.label(s["config"], s["cipher"]), facts)
+    return [f"| {lab} | {f.get('server_link', '?')} | {f.get('client_link', '?')} | "
+            f"{f.get('client_dco_version') or '—'} |" for lab, f in seen.items()]
 
 
 def loss_counter_rows(doc: dict[str, Any]) -> list[str]:
@@ -334,6 +380,7 @@ def chart(doc: dict[str, Any], path: Path) -> bool:
                 hi.append((sp["max"] - sp["median"]) * k)
         colors = ["tab:red" if n.startswith("ovpn-sc") else
                   "tab:blue" if n.startswith("ovpn-dco") else
+                  "tab:purple" if n.startswith("ovpn-up") else
                   "tab:green" if n == "wireguard" else "tab:gray" for n in names]
         ax.barh(names, med, xerr=[lo, hi], color=colors, capsize=3)
         ax.invert_yaxis()

@@ -2,6 +2,12 @@
 
     python -m bench [--repeats 3] [--duration 5] [--ciphers AES-256-GCM,CHACHA20-POLY1305]
                     [--configs ...] [--tests tcp1,tcp4,udp64,udp1200,ping] [--scale ...]
+                    [--release bookworm|trixie|trixie-backports] [--lab NAME]
+
+`ovpn-up` (stock OpenVPN 2.7 driving the in-tree `ovpn`) needs a guest kernel with that
+module: --release trixie-backports (Debian 13 on the 7.x backports kernel). Configurations
+the guest cannot run (ovpn-dco where its DKMS module does not build, ovpn-up without
+`ovpn`) are skipped and named in the report.
 """
 
 from __future__ import annotations
@@ -18,15 +24,18 @@ from pathlib import Path
 from typing import Any
 
 from ovpn_lab.guest import Guest, GuestCommandError, GuestError
-from ovpn_lab.image import ensure_image
+from ovpn_lab.image import IMAGES, ensure_image
 from ovpn_lab.lab import Lab
 from ovpn_lab.log import log
 
 from . import report, scale
-from .setup import GUEST_DIR, prepare
+from .setup import DCO_CONFIGS, GUEST_DIR, prepare
+from .upstream_openvpn import UPSTREAM_CONFIGS
 
-CONFIGS = ["veth", "wireguard", "ovpn-user", "ovpn-dco", "ovpn-sc", "ovpn-dco-srv",
+CONFIGS = ["veth", "wireguard", "ovpn-user", "ovpn-dco", "ovpn-up", "ovpn-sc", "ovpn-dco-srv",
            "ovpn-sc-srv"]
+# run when the guest can: ovpn-dco (DKMS) and ovpn-up (in-tree `ovpn`, 6.16+)
+DEFAULT_CONFIGS = {"bookworm": [c for c in CONFIGS if c != "ovpn-up"]}
 CIPHERLESS = ("veth", "wireguard")
 RESULTS = Path(__file__).parent / "results"
 
@@ -47,6 +56,31 @@ def git_state() -> dict[str, str]:
     return {"commit": git("rev-parse", "HEAD"),
             "dirty": git("status", "--porcelain", "--", "../kernel_module",
                          "../roles/ovpn_shortcut/files/openvpn-patches")}
+
+
+def skipped_configs(configs: list[str], facts: dict[str, str]) -> dict[str, str]:
+    """{config: why} for the requested configurations the prepared guest cannot run."""
+    why = {}
+    for c in configs:
+        if c in DCO_CONFIGS and facts.get("ovpn_dco_skipped"):
+            why[c] = facts["ovpn_dco_skipped"]
+        elif c in UPSTREAM_CONFIGS and facts.get("ovpn_up_skipped"):
+            why[c] = facts["ovpn_up_skipped"]
+    return why
+
+
+def scale_configs(facts: dict[str, str]) -> tuple[str, ...]:
+    """The scale phase's configurations, without ovpn-dco where it did not build."""
+    return tuple(c for c in scale.CONFIGS
+                 if not (c == "ovpn-dco" and facts.get("ovpn_dco_skipped")))
+
+
+def cpu_model() -> str:
+    """The host's CPU model name (/proc/cpuinfo), '' if not found."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return ""
 
 
 def plan(configs: list[str], ciphers: list[str]) -> list[tuple[str, str]]:
@@ -91,7 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--duration", type=int, default=5, help="seconds per iperf3 run")
     ap.add_argument("--ciphers", default="AES-256-GCM,CHACHA20-POLY1305")
-    ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap.add_argument("--configs", default="",
+                    help=f"comma list of {','.join(CONFIGS)} (default: all of them; "
+                         "without ovpn-up on bookworm)")
+    ap.add_argument("--release", default="bookworm", choices=list(IMAGES),
+                    help="guest image; ovpn-up needs trixie-backports (kernel 7.x, in-tree ovpn)")
     ap.add_argument("--tests", default="tcp1,tcp4,udp64,udp1200,ping")
     ap.add_argument("--scale", default="1,100,1000,10000",
                     help="peer counts for the scale figures ('' to skip)")
@@ -111,22 +149,33 @@ def main(argv: list[str] | None = None) -> int:
     doc: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "host": {"loadavg_start": loadavg(), "cpus": os.cpu_count(),
-                 "machine": platform.machine()},
+                 "machine": platform.machine(), "cpu_model": cpu_model()},
         "method": {"repeats": a.repeats, "duration_s": a.duration, "tests": a.tests,
                    "path": "one guest, netns bs (server) and bc (client) joined by veth; "
                            "tunnel inner MTU 1420 for every tunnel",
-                   "qemu": "TCG, -cpu max, 2 vCPUs, 1536 MiB"},
+                   "qemu": "TCG, -cpu max, 2 vCPUs, 1536 MiB", "release": a.release},
         "git": git_state(), "timings_s": {}, "samples": [],
     }
-    image = ensure_image()
+    configs = [c for c in a.configs.split(",") if c] or DEFAULT_CONFIGS.get(a.release, CONFIGS)
+    unknown = sorted(set(configs) - set(CONFIGS))
+    if unknown:
+        ap.error(f"unknown configurations {unknown}; known: {CONFIGS}")
+    image = ensure_image(release=a.release)
     lab = Lab(a.lab)
     t0 = time.monotonic()
-    (g,) = lab.up(1, fresh=not a.reuse)[:1]
+    (g,) = lab.up(1, fresh=not a.reuse, releases=[a.release])[:1]
     doc["timings_s"]["boot"] = time.monotonic() - t0
     try:
-        doc["versions"] = prepare(g, image, doc["timings_s"], reuse=a.reuse)
+        doc["versions"] = prepare(  # the scale phase measures ovpn-dco too
+            g, image, doc["timings_s"], reuse=a.reuse,
+            dco=bool(a.scale) or any(c in DCO_CONFIGS for c in configs),
+            upstream=any(c in UPSTREAM_CONFIGS for c in configs))
         doc["method"]["reused_guest"] = a.reuse
-        order = plan([c for c in a.configs.split(",") if c],
+        doc["skipped"] = skipped_configs(  # the scale phase's ovpn-dco named too
+            [*configs, *(scale.CONFIGS if a.scale else ())], doc["versions"])
+        for c, why in doc["skipped"].items():
+            log(f"bench: {c} skipped: {why}")
+        order = plan([c for c in configs if c not in doc["skipped"]],
                      [c for c in a.ciphers.split(",") if c])
         for r in range(a.repeats):  # round-robin: every configuration once per round
             for config, cipher in order:
@@ -136,8 +185,9 @@ def main(argv: list[str] | None = None) -> int:
                 _write(doc, a.out, a.name)  # partial results survive an interruption
         if a.scale:
             t0 = time.monotonic()
-            doc["scale"] = scale.run(g, [int(x) for x in a.scale.split(",")], a.repeats,
-                                     a.duration, a.churn, a.rate_peers)
+            doc["scale"] = scale.run(
+                g, [int(x) for x in a.scale.split(",")], a.repeats, a.duration, a.churn,
+                a.rate_peers, configs=scale_configs(doc["versions"]))
             doc["timings_s"]["scale"] = time.monotonic() - t0
     finally:
         doc["host"]["loadavg_end"] = loadavg()

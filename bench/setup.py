@@ -9,14 +9,17 @@ import time
 from pathlib import Path
 
 from ovpn_lab import paths
-from ovpn_lab.guest import Guest
-from ovpn_lab.image import Image
+from ovpn_lab.guest import Guest, GuestCommandError
+from ovpn_lab.image import SUITE, Image
 from ovpn_lab.kbuild import build_module
 from ovpn_lab.log import log
 from ovpn_lab.openvpn_deb import ensure_openvpn_debs, openvpn_deb
 
+from .upstream_openvpn import UPSTREAM_PREFIX, chroot_download, upstream_openvpn_deb
+
 GUEST_DIR = "/root/bench"
 DCO_PACKAGE = "openvpn-dco-dkms"
+DCO_CONFIGS = ("ovpn-dco", "ovpn-dco-srv")
 
 PKI_SCRIPT = r"""
 set -e
@@ -36,30 +39,72 @@ chmod 600 *.key
 """
 
 
-def dco_deb() -> Path:
-    """openvpn-dco-dkms's .deb, fetched once with apt-get download into the lab cache."""
-    d = paths.cache_dir() / "bench-debs"
+def dco_deb(release: str = SUITE) -> Path:
+    """openvpn-dco-dkms's .deb of `release`, fetched once into the lab cache.
+
+    The host's release with the host's apt-get download, another one with the apt of
+    that release's build chroot (nothing installed on the host).
+    """
+    d = paths.cache_dir() / "bench-debs" / ("" if release == SUITE else release)
     d.mkdir(parents=True, exist_ok=True)
     found = sorted(d.glob(f"{DCO_PACKAGE}_*.deb"))
     if not found:
-        subprocess.run(["apt-get", "download", DCO_PACKAGE], cwd=d, check=True,
-                       capture_output=True)
+        if release == SUITE:
+            subprocess.run(["apt-get", "download", DCO_PACKAGE], cwd=d, check=True,
+                           capture_output=True)
+        else:
+            chroot_download(release, DCO_PACKAGE, d)
         found = sorted(d.glob(f"{DCO_PACKAGE}_*.deb"))
     return found[-1]
 
 
-def _install_dco(g: Guest, deb: Path) -> None:
+def _install_dco(g: Guest, deb: Path) -> str:
+    """dpkg -i the DKMS package; '' when ovpn_dco_v2 built, else why it did not."""
     g.copy_in(deb, f"{GUEST_DIR}/debs")
     log(f"bench: dpkg -i {deb.name} (DKMS build in the guest, minutes under TCG)")
-    g.run(f"DEBIAN_FRONTEND=noninteractive dpkg -i {GUEST_DIR}/debs/{shlex.quote(deb.name)}",
-          timeout=1800)
-    g.run("modinfo ovpn_dco_v2 >/dev/null")
+    try:
+        g.run("DEBIAN_FRONTEND=noninteractive dpkg -i "
+              f"{GUEST_DIR}/debs/{shlex.quote(deb.name)}", timeout=1800)
+        g.run("modinfo ovpn_dco_v2 >/dev/null")
+    except GuestCommandError as e:
+        why = (e.stdout + e.stderr).strip().splitlines()
+        log(f"bench: ovpn-dco does not build on this kernel: {why[-3:]}")
+        errors = g.run("grep -m2 -h 'error:' /var/lib/dkms/ovpn-dco/*/build/make.log "
+                       "2>/dev/null | sed 's|^.*/ovpn-dco/[^/]*/build/||'",
+                       check=False).stdout.strip().splitlines()
+        return (f"{deb.name} did not build or load on kernel {g.release()}: "
+                + " / ".join(errors or why[-2:])[:400])
+    return ""
 
 
-def prepare(g: Guest, image: Image, timings: dict[str, float],
-            reuse: bool = False) -> dict[str, str]:
-    """Everything the runs need in the guest; returns version facts."""
+def _install_upstream_openvpn(g: Guest, facts: dict[str, str]) -> None:
+    """OpenVPN 2.7 from trixie-backports under UPSTREAM_PREFIX; the in-tree `ovpn` there."""
+    deb = upstream_openvpn_deb()
+    g.copy_in(deb, f"{GUEST_DIR}/debs")
+    g.run(f"rm -rf {UPSTREAM_PREFIX} && dpkg-deb -x {GUEST_DIR}/debs/{shlex.quote(deb.name)} "
+          f"{UPSTREAM_PREFIX}")
+    facts["upstream_openvpn_deb"] = deb.name
+    facts["upstream_openvpn"] = g.run(f"{UPSTREAM_PREFIX}/usr/sbin/openvpn --version | head -1",
+                                      check=False).stdout.strip()
+    mod = g.run("modinfo -F filename ovpn && modinfo -F intree ovpn", check=False)
+    if mod.returncode or not facts["upstream_openvpn"].startswith("OpenVPN 2.7"):
+        facts["ovpn_up_skipped"] = (f"kernel {g.release()} has no in-tree ovpn module or "
+                                    f"{deb.name} does not run: {facts['upstream_openvpn']!r}")
+        return
+    facts["upstream_ovpn_module"] = " intree=".join(mod.stdout.split())
+
+
+def prepare(g: Guest, image: Image, timings: dict[str, float], reuse: bool = False, *,
+            dco: bool = True, upstream: bool = False) -> dict[str, str]:
+    """Everything the runs need in the guest; returns version facts.
+
+    `dco`: build ovpn-dco (DKMS), `upstream`: install OpenVPN 2.7 for the in-tree `ovpn`.
+    facts["ovpn_dco_skipped"] says why ovpn-dco could not be built, facts["ovpn_up_skipped"]
+    why OpenVPN 2.7 + in-tree `ovpn` cannot run here (their configs are then not run:
+    run.skipped_configs).
+    """
     facts: dict[str, str] = {}
+    release = image.meta.get("suite", SUITE)
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         kos = build_module(paths.REPO_ROOT / "kernel_module", Path(tmp), image=image)
@@ -67,20 +112,28 @@ def prepare(g: Guest, image: Image, timings: dict[str, float],
     timings["kbuild + install ovpn_shortcut"] = time.monotonic() - t0
 
     t0 = time.monotonic()
-    deb = openvpn_deb(ensure_openvpn_debs())
+    deb = openvpn_deb(ensure_openvpn_debs(release=release))
     g.copy_in(deb, f"{GUEST_DIR}/debs")
     g.run(f"rm -rf /opt/ovpnsc && dpkg-deb -x {GUEST_DIR}/debs/{shlex.quote(deb.name)} /opt/ovpnsc")
     facts["patched_openvpn"] = deb.name
     timings["patched openvpn (cache + extract)"] = time.monotonic() - t0
 
-    t0 = time.monotonic()
-    dd = dco_deb()
-    facts["ovpn_dco_deb"] = dd.name
-    if reuse and g.run("modinfo ovpn_dco_v2 >/dev/null 2>&1", check=False).returncode == 0:
-        log("bench: ovpn-dco already built in this guest (--reuse)")
-    else:
-        _install_dco(g, dd)
-        timings["openvpn-dco-dkms dpkg -i (DKMS build in guest)"] = time.monotonic() - t0
+    if upstream:
+        t0 = time.monotonic()
+        _install_upstream_openvpn(g, facts)
+        timings["upstream openvpn (download + extract)"] = time.monotonic() - t0
+
+    if dco:
+        t0 = time.monotonic()
+        dd = dco_deb(release)
+        facts["ovpn_dco_deb"] = dd.name
+        if reuse and g.run("modinfo ovpn_dco_v2 >/dev/null 2>&1", check=False).returncode == 0:
+            log("bench: ovpn-dco already built in this guest (--reuse)")
+        else:
+            why = _install_dco(g, dd)
+            if why:
+                facts["ovpn_dco_skipped"] = why
+            timings["openvpn-dco-dkms dpkg -i (DKMS build in guest)"] = time.monotonic() - t0
 
     with tempfile.TemporaryDirectory() as tmp:
         pki = Path(tmp) / "pki"
@@ -99,10 +152,13 @@ def prepare(g: Guest, image: Image, timings: dict[str, float],
     q = "modinfo -F version"
     facts["kernel"] = g.release()
     facts["ovpn_shortcut_version"] = g.run(f"{q} ovpn_shortcut").stdout.strip()
-    facts["ovpn_dco_version"] = g.run(f"{q} ovpn_dco_v2").stdout.strip()
+    if dco and "ovpn_dco_skipped" not in facts:
+        facts["ovpn_dco_version"] = g.run(f"{q} ovpn_dco_v2").stdout.strip()
     facts["stock_openvpn"] = g.run("openvpn --version | head -1", check=False).stdout.strip()
     facts["iperf3"] = g.run("iperf3 --version | head -1").stdout.strip()
     facts["guest_cpus"] = g.run("nproc").stdout.strip()
+    facts["guest_cpu_model"] = g.run("sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo "
+                                     "| head -1").stdout.strip()
     facts["guest_cpu_flags_aes"] = g.run("grep -m1 -c -w aes /proc/cpuinfo || true").stdout.strip()
     facts["perf_in_guest"] = g.run("command -v perf || echo no", check=False).stdout.strip()
     return facts

@@ -30,10 +30,11 @@ UDP_METRICS: list[tuple[str, str, str]] = [
     ("udp1200r", "pps", "reverse UDP 1200 B kpps"),
     ("udp1200r", "lost_percent", "reverse UDP 1200 B loss %"),
 ]
+# peers every OpenVPN row is compared with (same cipher for the OpenVPN ones); ovpn-up:
+# stock OpenVPN 2.7 + the in-tree `ovpn` (Linux 6.16+), the strongest kernel peer
+PEERS = ("veth", "wireguard", "ovpn-user", "ovpn-dco", "ovpn-up")
 # same-round ratio pairs shown in the report: (config, peer)
-ROUND_PAIRS = (("ovpn-sc", "ovpn-dco"), ("ovpn-sc-srv", "ovpn-dco-srv"))
-# peers every OpenVPN row is compared with (same cipher for the OpenVPN ones)
-PEERS = ("veth", "wireguard", "ovpn-user", "ovpn-dco")
+ROUND_PAIRS = (*(("ovpn-sc", p) for p in PEERS), ("ovpn-sc-srv", "ovpn-dco-srv"))
 SERVER_ONLY_PEER = {"ovpn-sc-srv": "ovpn-dco-srv"}
 
 

@@ -48,6 +48,22 @@ def package_names(abi: str, depends: dict[str, str]) -> list[str]:
     return sorted(names, key=lambda n: (_install_rank(n), n))
 
 
+def download_debs(root: Path, specs: list[str], dest: Path) -> None:
+    """`apt-get download SPECS` in the build chroot at `root` (inside a session()).
+
+    The .debs land in `dest`; the chroot's scratch folder is emptied again.
+    """
+    scratch = root / "tmp/ovpn-kernel-debs"
+    if scratch.exists():
+        shutil.rmtree(scratch)  # plain files only, never a mount point
+    scratch.mkdir()
+    dest.mkdir(parents=True, exist_ok=True)
+    chroot(root, f"cd /tmp/ovpn-kernel-debs && apt-get download {' '.join(specs)}")
+    for deb in scratch.glob("*.deb"):
+        shutil.move(str(deb), dest / deb.name)
+    shutil.rmtree(scratch)
+
+
 def headers_debs(suite: str, dest: Path) -> dict[str, object]:
     """The .debs (install order) of the newest kernel headers of `suite`, kept in `dest`."""
     br = ensure_buildroot(suite.split("-", 1)[0])
@@ -63,14 +79,7 @@ def headers_debs(suite: str, dest: Path) -> dict[str, object]:
         names = package_names(abi, depends)
         missing = [n for n in names if not list(dest.glob(f"{n}_*.deb"))]
         if missing:
-            scratch = br.root / "tmp/ovpn-kernel-debs"
-            if scratch.exists():
-                shutil.rmtree(scratch)  # plain files only, never a mount point
-            scratch.mkdir()
-            chroot(br.root, f"cd /tmp/ovpn-kernel-debs && apt-get download {' '.join(missing)}")
-            for deb in scratch.glob("*.deb"):
-                shutil.move(str(deb), dest / deb.name)
-            shutil.rmtree(scratch)
+            download_debs(br.root, missing, dest)
     debs = [str(sorted(dest.glob(f"{n}_*.deb"))[-1]) for n in names]
     return {"kernel": f"{abi}-amd64", "abi": abi, "debs": debs}
 

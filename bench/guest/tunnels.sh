@@ -6,14 +6,16 @@
 #   tunnels.sh up CONFIG CIPHER        bring one configuration up; prints its JSON facts
 #   tunnels.sh down                    tear every tunnel down, unload the kernel modules
 #
-# CONFIG: veth wireguard ovpn-user ovpn-dco ovpn-sc ovpn-dco-srv ovpn-sc-srv
-# (-srv: the kernel on the server only, userspace OpenVPN client).
+# CONFIG: veth wireguard ovpn-user ovpn-dco ovpn-up ovpn-sc ovpn-dco-srv ovpn-sc-srv
+# (-srv: the kernel on the server only, userspace OpenVPN client; ovpn-up: stock
+# OpenVPN 2.7 under /opt/openvpn-up driving the in-tree `ovpn` module, both ends).
 set -euo pipefail
 B=/root/bench
 RUN=$B/run
 PKI=$B/pki
 STOCK=/usr/sbin/openvpn
 PATCHED=/opt/ovpnsc/usr/sbin/openvpn
+UPSTREAM=/opt/openvpn-up/usr/sbin/openvpn   # OpenVPN 2.7 from trixie-backports (bench/setup.py)
 MTU=1420            # inner MTU of every tunnel (WireGuard's default): no outer fragments
 S() { ip netns exec bs "$@"; }
 C() { ip netns exec bc "$@"; }
@@ -49,6 +51,7 @@ down() {
     sleep 0.5
     modprobe -r ovpn_dco_v2 2>/dev/null || true
     modprobe -r ovpn_shortcut 2>/dev/null || true
+    modprobe -r ovpn 2>/dev/null || true
 }
 
 wait_log() {  # wait_log FILE PIDFILE NEEDLE SECONDS
@@ -61,8 +64,9 @@ wait_log() {  # wait_log FILE PIDFILE NEEDLE SECONDS
     echo "timeout waiting for '$3' in $1" >&2; tail -30 "$1" >&2; return 1
 }
 
-ovpn_up() {  # ovpn_up SERVER_BIN SERVER_DCO(0/1) CLIENT_BIN CLIENT_DCO CIPHER
-    local sbin=$1 sdco=$2 cbin=$3 cdco=$4 cipher=$5 sx=() cx=()
+ovpn_up() {  # ovpn_up SERVER_BIN SERVER_DCO(0/1) CLIENT_BIN CLIENT_DCO CIPHER [LINK_KIND]
+    # LINK_KIND: the kind both devices must have (the kernel module really used)
+    local sbin=$1 sdco=$2 cbin=$3 cdco=$4 cipher=$5 want=${6:-} sx=() cx=()
     [ "$sdco" = 1 ] || sx=(--disable-dco)
     [ "$cdco" = 1 ] || cx=(--disable-dco)
     rm -f "$RUN/server.log" "$RUN/client.log"
@@ -81,10 +85,17 @@ ovpn_up() {  # ovpn_up SERVER_BIN SERVER_DCO(0/1) CLIENT_BIN CLIENT_DCO CIPHER
     local skind ckind
     skind=$(S ip -d -j link show ovs0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["linkinfo"]["info_kind"])')
     ckind=$(C ip -d -j link show ovc0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["linkinfo"]["info_kind"])')
-    local cipher_used
+    if [ -n "$want" ] && { [ "$skind" != "$want" ] || [ "$ckind" != "$want" ]; }; then
+        echo "devices are $skind/$ckind, not $want: the kernel data path is not in use" >&2
+        grep -i dco "$RUN/server.log" "$RUN/client.log" >&2 || true
+        return 1
+    fi
+    local cipher_used dco_version
     cipher_used=$(grep -o "Data Channel: cipher '[^']*'" "$RUN/client.log" | tail -1 | cut -d"'" -f2)
-    printf '{"target": "10.201.0.1", "server_link": "%s", "client_link": "%s", "cipher_used": "%s", "pids": "%s %s"}\n' \
-        "$skind" "$ckind" "$cipher_used" "$(cat "$RUN/server.pid")" "$(cat "$RUN/client.pid")"
+    # what OpenVPN's DCO layer found: the module's version (the in-tree ovpn: the kernel's)
+    dco_version=$(grep -m1 -o "DCO version: .*" "$RUN/client.log" | cut -c14-120 | tr -d '"\\' || true)
+    printf '{"target": "10.201.0.1", "server_link": "%s", "client_link": "%s", "cipher_used": "%s", "client_dco_version": "%s", "pids": "%s %s"}\n' \
+        "$skind" "$ckind" "$cipher_used" "$dco_version" "$(cat "$RUN/server.pid")" "$(cat "$RUN/client.pid")"
 }
 
 wg_up() {
@@ -109,7 +120,8 @@ up() {
         ovpn-user) ovpn_up $STOCK 0 $STOCK 0 "$cipher" ;;
         ovpn-dco) modprobe ovpn_dco_v2; ovpn_up $STOCK 1 $STOCK 1 "$cipher" ;;
         ovpn-dco-srv) modprobe ovpn_dco_v2; ovpn_up $STOCK 1 $STOCK 0 "$cipher" ;;
-        ovpn-sc) modprobe ovpn_shortcut; ovpn_up $PATCHED 1 $PATCHED 1 "$cipher" ;;
+        ovpn-up) modprobe ovpn; ovpn_up $UPSTREAM 1 $UPSTREAM 1 "$cipher" ovpn ;;
+        ovpn-sc) modprobe ovpn_shortcut; ovpn_up $PATCHED 1 $PATCHED 1 "$cipher" ovpn-shortcut ;;
         ovpn-sc-srv) modprobe ovpn_shortcut; ovpn_up $PATCHED 1 $STOCK 0 "$cipher" ;;
         *) echo "unknown config $config" >&2; exit 2 ;;
     esac

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from bench import report, stats
-from bench.run import plan
+from bench.run import CONFIGS, DEFAULT_CONFIGS, plan, scale_configs, skipped_configs
+from bench.upstream_openvpn import pick_version
 
 _SPEC = importlib.util.spec_from_file_location(
     "bench_guest_parse", Path(__file__).resolve().parents[2] / "bench" / "guest" / "parse.py")
@@ -338,3 +339,87 @@ def test_ratio_flagged_when_one_side_lost_most_udp_packets():
     md = "\n".join(report.figures_markdown(report.enrich({"samples": samples})))
     assert "| ovpn-sc-srv AES-256-GCM | ovpn-dco-srv | — | — | 0.50* |" in md
     assert "| ovpn-sc AES-256-GCM | ovpn-dco | — | — | 1.00 |" in md
+
+
+# --- ovpn-up: stock OpenVPN 2.7 + the in-tree `ovpn` as a peer of ovpn-sc ---------------
+
+UP_SAMPLES = [
+    *[_sample("veth", "", r, v, 0.5) for r, v in enumerate((400, 200, 300))],
+    *[_sample("ovpn-up", "AES-256-GCM", r, v, 2.0) for r, v in enumerate((80, 40, 50))],
+    *[_sample("ovpn-sc", "AES-256-GCM", r, v, 1.0) for r, v in enumerate((160, 60, 100))],
+]
+
+
+def test_plan_with_ovpn_up_and_default_configs():
+    assert plan(["veth", "ovpn-up", "ovpn-sc"], ["AES-256-GCM", "CHACHA20-POLY1305"]) == [
+        ("veth", ""), ("ovpn-up", "AES-256-GCM"), ("ovpn-up", "CHACHA20-POLY1305"),
+        ("ovpn-sc", "AES-256-GCM"), ("ovpn-sc", "CHACHA20-POLY1305")]
+    assert "ovpn-up" in CONFIGS and "ovpn-up" not in DEFAULT_CONFIGS["bookworm"]
+
+
+def test_skipped_configs_from_prepare_facts():
+    facts = {"ovpn_dco_skipped": "openvpn-dco-dkms did not build on kernel 7.3.4"}
+    configs = ["veth", "ovpn-dco", "ovpn-up", "ovpn-sc", "ovpn-dco-srv"]
+    assert skipped_configs(configs, facts) == {
+        "ovpn-dco": facts["ovpn_dco_skipped"], "ovpn-dco-srv": facts["ovpn_dco_skipped"]}
+    assert skipped_configs(configs, {"ovpn_up_skipped": "no ovpn"}) == {"ovpn-up": "no ovpn"}
+    assert skipped_configs(configs, {}) == {}
+
+
+def test_ratios_and_same_round_ratios_against_ovpn_up():
+    r = stats.ratios(stats.summarize(UP_SAMPLES))
+    assert r["ovpn-sc AES-256-GCM"]["ovpn-up"]["tcp1.mbps"] == pytest.approx(100 / 50)
+    assert r["ovpn-sc AES-256-GCM"]["ovpn-up"]["ping.avg_ms"] == pytest.approx(2.0)
+    assert r["ovpn-up AES-256-GCM"]["veth"]["tcp1.mbps"] == pytest.approx(50 / 300)
+    sp = stats.round_ratios(UP_SAMPLES, "ovpn-sc", "ovpn-up", "AES-256-GCM", "tcp1", "mbps")
+    assert sp == {"min": 1.5, "median": 2.0, "max": 2.0, "n": 3}
+    rows = report.round_ratio_rows({"samples": UP_SAMPLES})
+    assert [row.split("|")[2].strip() for row in rows] == ["veth", "ovpn-up"]
+    assert rows[1].startswith("| ovpn-sc AES-256-GCM | ovpn-up | 2.00 (1.50-2.00) |")
+
+
+def test_markdown_names_skipped_configs_cpu_and_ovpn_up_ratio_rows():
+    doc = {"started": "now",
+           "host": {"loadavg_start": "7.1 6 5", "loadavg_end": "8.2 7 6", "cpus": 2,
+                    "cpu_model": "Host CPU X"},
+           "method": {"repeats": 3, "duration_s": 5, "path": "netns", "qemu": "tcg",
+                      "release": "trixie-backports"},
+           "timings_s": {}, "samples": UP_SAMPLES,
+           "versions": {"kernel": "7.3.4+deb13-amd64", "guest_cpu_model": "QEMU TCG CPU",
+                        "guest_cpu_flags_aes": "1"},
+           "skipped": {"ovpn-dco": "openvpn-dco-dkms_x.deb did not build on kernel 7.3.4"}}
+    md = report.markdown(report.enrich(doc))
+    assert "at start `7.1 6 5`, at end `8.2 7 6`" in md
+    assert ("Host CPU `Host CPU X` (2 cores); guest `trixie-backports` kernel "
+            "`7.3.4+deb13-amd64`, CPU `QEMU TCG CPU`") in md
+    assert "- ovpn-dco: not measured, openvpn-dco-dkms_x.deb did not build" in md
+    assert "| ovpn-sc AES-256-GCM | ovpn-up | 2.00 |" in md  # ratio of medians table
+    assert "| ovpn-up AES-256-GCM | veth |" in md
+
+
+def test_upstream_openvpn_version_from_madison():
+    madison = ("   openvpn | 2.6.14-1+deb13u3 | http://deb.debian.org/debian trixie/main amd64 "
+               "Packages\n   openvpn | 2.7.8-1~bpo13+1 | http://deb.debian.org/debian "
+               "trixie-backports/main amd64 Packages\n")
+    assert pick_version(madison, "trixie-backports") == "2.7.8-1~bpo13+1"
+    assert pick_version(madison, "trixie") == "2.6.14-1+deb13u3"
+    with pytest.raises(LookupError):
+        pick_version(madison, "sid")
+
+
+def test_datapath_rows_name_the_kernel_module_in_use():
+    facts = {"server_link": "ovpn", "client_link": "ovpn", "client_dco_version": "7.3.4"}
+    doc = {"samples": [{"config": "veth", "cipher": "", "repeat": 0, "facts": {"x": 1}},
+                       {"config": "ovpn-up", "cipher": "AES-256-GCM", "repeat": 0,
+                        "facts": facts},
+                       {"config": "ovpn-up", "cipher": "AES-256-GCM", "repeat": 1,
+                        "facts": {**facts, "server_link": "tun"}},
+                       {"config": "ovpn-user", "cipher": "AES-256-GCM", "repeat": 0,
+                        "facts": {"server_link": "tun", "client_link": "tun"}}]}
+    assert report.datapath_rows(doc) == ["| ovpn-up AES-256-GCM | ovpn | ovpn | 7.3.4 |",
+                                         "| ovpn-user AES-256-GCM | tun | tun | — |"]
+
+
+def test_scale_phase_drops_ovpn_dco_where_it_did_not_build():
+    assert scale_configs({}) == ("ovpn-sc", "ovpn-dco", "wireguard")
+    assert scale_configs({"ovpn_dco_skipped": "no"}) == ("ovpn-sc", "wireguard")
