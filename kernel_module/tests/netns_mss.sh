@@ -77,6 +77,8 @@ sleep 1
 # dev field of get-dev in netns $1 for device $2
 devget() { ip netns exec "$1" $CTL get-dev "$2" | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['dev'].get('$3', 0))"; }
 frags() { echo $(( $(a $MC snmp Ip:FragCreates) + $(b $MC snmp Ip:FragCreates) )); }
+# wait (at most 60 s) until the capture writing its stderr to $1 is ready
+ready() { local i; for i in $(seq 120); do grep -q capturing "$1" 2>/dev/null && return 0; sleep 0.5; done; return 1; }
 # first captured packet matching a python condition on the JSON line "p"
 pick() { python3 -c "
 import json,sys
@@ -98,11 +100,11 @@ run_case() {
 	a $CTL set-dev tun-a --mss "$ca" >/dev/null
 	b $CTL set-dev tun-b --mss "$cb" >/dev/null
 	f0=$(frags)
-	b $MC capture tun-b --port 5201 --count 8 --timeout 60 >"$TMP/b.json" 2>/dev/null &
+	b $MC capture tun-b --port 5201 --count 8 --timeout 90 >"$TMP/b.json" 2>"$TMP/b.err" &
 	local pb=$!
-	a $MC capture tun-a --port 5201 --count 8 --timeout 60 >"$TMP/a.json" 2>/dev/null &
+	a $MC capture tun-a --port 5201 --count 8 --timeout 90 >"$TMP/a.json" 2>"$TMP/a.err" &
 	local pa=$!
-	sleep 1
+	ready "$TMP/b.err" && ready "$TMP/a.err" || { bad "$title: captures not ready"; cat "$TMP"/*.err; }
 	if a timeout 120 iperf3 -c "$dst" -n 2M $rev >"$TMP/iperf.txt" 2>&1; then
 		ok "$title: iperf3 2 MB $rev transfer completes ($(grep -m1 -o '[0-9.]* [KMG]bits/sec' "$TMP/iperf.txt" | tail -1))"
 	else
@@ -116,6 +118,7 @@ run_case() {
 	synack=$(pick "$TMP/a.json" "p['syn'] and p['ack'] and p['dir'] == 'in'" mss)
 	cssa=$(pick "$TMP/a.json" "p['syn'] and p['ack'] and p['dir'] == 'in'" csum_ok)
 	echo "   $title: SYN at tun-b mss $syn (csum ok $csa), SYN-ACK at tun-a mss $synack (csum ok $cssa), outer fragments created $((f1 - f0))"
+	[ "$syn" = none ] || [ "$synack" = none ] && head -4 "$TMP/a.json" "$TMP/b.json" "$TMP/a.err" "$TMP/b.err"
 	check "$title: SYN arrives with MSS $want (saw $syn)" [ "$syn" = "$want" ]
 	check "$title: SYN-ACK arrives with MSS $want (saw $synack)" [ "$synack" = "$want" ]
 	check "$title: TCP checksums of SYN and SYN-ACK correct" [ "$csa/$cssa" = "True/True" ]
@@ -168,9 +171,9 @@ a $CTL set-dev tun-a --mss $CLAMP >/dev/null
 b $CTL set-dev tun-b --mss 0 >/dev/null
 # craft DST CASE: prints "mss opts csum_ok" of the SYN arriving at tun-b
 craft() {
-	b $MC capture tun-b --port 7009 --count 1 --timeout 20 >"$TMP/c.json" 2>/dev/null &
+	b $MC capture tun-b --port 7009 --count 1 --timeout 30 >"$TMP/c.json" 2>"$TMP/c.err" &
 	local pc=$!
-	sleep 1
+	ready "$TMP/c.err" || cat "$TMP/c.err" >&2
 	a $MC send "$1" --port 7009 --case "$2"
 	wait $pc
 	python3 -c "
