@@ -4,8 +4,9 @@
  *
  * RX: encap_rcv -> ovs_udp_encap_recv() -> ovs_decrypt() -> (maybe async)
  *     ovs_decrypt_done(): replay check, keepalive, float, spoof check,
- *     gro_cells.
- * TX: ndo_start_xmit -> ovs_start_xmit() -> peer lookup, GSO segmentation
+ *     MSS clamp, gro_cells.
+ * TX: ndo_start_xmit -> ovs_start_xmit() -> MSS clamp, peer lookup, GSO
+ *     segmentation
  *     -> ovs_xmit_one() -> ovs_encrypt() -> (maybe async)
  *     ovs_encrypt_done() -> ovs_udp_send().
  */
@@ -28,6 +29,7 @@
 #include "crypto.h"
 #include "io.h"
 #include "main.h"
+#include "mss.h"
 #include "netlink.h"
 #include "peer.h"
 #include "proto.h"
@@ -144,6 +146,8 @@ void ovs_decrypt_done(struct ovs_cctx *ctx, int err)
 	skb_reset_mac_header(skb);
 	skb_reset_transport_header(skb);
 	skb_probe_transport_header(skb);
+	/* may reallocate the head; the checksum stays valid (rewritten) */
+	ovs_mss_fixup(ovs, skb, OVS_CTR_MSS_CLAMPED_RX);
 
 	ovs_stats_peer_add(peer, OVS_CTR_VPN_RX_BYTES, len);
 	dev_sw_netstats_rx_add(ovs->dev, len);
@@ -418,6 +422,8 @@ netdev_tx_t ovs_start_xmit(struct sk_buff *skb, struct net_device *dev)
 		reason = OVPN_SC_DROP_REASON_BAD_PROTO;
 		goto drop;
 	}
+	/* SYNs only; before segmentation, so every segment carries it */
+	ovs_mss_fixup(ovs, skb, OVS_CTR_MSS_CLAMPED_TX);
 
 	peer = ovs_peer_get_by_dst(ovs, skb);
 	if (unlikely(!peer)) {

@@ -47,6 +47,7 @@ struct ovs_lpm {
  * @npeers: number of peers in the tables
  * @sock: the UDP transport, userspace-provided or device-owned
  * @listen_port: port of the device-owned socket, 0 if none
+ * @mss_clamp: TCP MSS clamp of SYNs (0 = off); READ_ONCE on the data path
  * @gro_cells: delivery of decrypted packets
  * @stats: per-CPU device counters
  * @keepalive_work: 1 Hz keepalive / expiry scan
@@ -68,6 +69,7 @@ struct ovs_dev {
 	unsigned int npeers;
 	struct ovs_sock __rcu *sock;
 	u16 listen_port;
+	u16 mss_clamp;
 	struct gro_cells gro_cells;
 	struct ovs_pcpu_stats __percpu *stats;
 	struct delayed_work keepalive_work;

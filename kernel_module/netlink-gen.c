@@ -58,6 +58,9 @@ const struct nla_policy ovpn_sc_dev_nl_policy[OVPN_SC_DEV_ATTR_MAX + 1] = {
 	[OVPN_SC_DEV_ATTR_USERSPACE_PACKETS] = { .type = NLA_U64, },
 	[OVPN_SC_DEV_ATTR_KEEPALIVE_RX] = { .type = NLA_U64, },
 	[OVPN_SC_DEV_ATTR_KEEPALIVE_TX] = { .type = NLA_U64, },
+	[OVPN_SC_DEV_ATTR_MSS_CLAMP] = { .type = NLA_U16, },
+	[OVPN_SC_DEV_ATTR_MSS_CLAMPED_TX] = { .type = NLA_U64, },
+	[OVPN_SC_DEV_ATTR_MSS_CLAMPED_RX] = { .type = NLA_U64, },
 };
 
 const struct nla_policy ovpn_sc_iroute_nl_policy[OVPN_SC_IROUTE_ATTR_MAX + 1] = {

@@ -17,6 +17,7 @@
 
 #include "compat.h"
 #include "main.h"
+#include "mss.h"
 #include "netlink.h"
 #include "netlink-gen.h"
 #include "peer.h"
@@ -877,8 +878,8 @@ static int ovs_nl_set_dev_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr *tb[OVPN_SC_DEV_ATTR_MAX + 1];
 	struct ovs_dev *ovs;
+	u16 port, mss = 0;
 	u8 family = 0;
-	u16 port;
 	int ret;
 
 	ovs = ovs_nl_dev(genl_info_net(info), info->attrs, info->extack);
@@ -890,20 +891,42 @@ static int ovs_nl_set_dev_doit(struct sk_buff *skb, struct genl_info *info)
 	if (ret)
 		goto out;
 
-	if (!tb[OVPN_SC_DEV_ATTR_LISTEN_PORT]) {
+	if (!tb[OVPN_SC_DEV_ATTR_LISTEN_PORT] && !tb[OVPN_SC_DEV_ATTR_MSS_CLAMP]) {
 		ret = OVS_NL_MISSING(info->extack, info->attrs[OVPN_SC_ATTR_DEV],
 				     OVPN_SC_DEV_ATTR_LISTEN_PORT,
-				     "missing listen port (nothing else can be set)");
+				     "nothing to set: give listen port and/or mss clamp");
 		goto out;
 	}
-	port = nla_get_u16(tb[OVPN_SC_DEV_ATTR_LISTEN_PORT]);
-	if (tb[OVPN_SC_DEV_ATTR_LISTEN_FAMILY])
-		family = nla_get_u8(tb[OVPN_SC_DEV_ATTR_LISTEN_FAMILY]);
 
-	if (!port)
-		ovs_sock_unlisten(ovs);
-	else if (READ_ONCE(ovs->listen_port) != port)
-		ret = ovs_sock_listen(ovs, port, family, info->extack);
+	/* check everything before changing anything */
+	if (tb[OVPN_SC_DEV_ATTR_MSS_CLAMP]) {
+		mss = nla_get_u16(tb[OVPN_SC_DEV_ATTR_MSS_CLAMP]);
+		if (mss && mss < OVS_MSS_CLAMP_MIN) {
+			NL_SET_ERR_MSG_ATTR(info->extack,
+					    tb[OVPN_SC_DEV_ATTR_MSS_CLAMP],
+					    "mss clamp must be 0 (off) or at least 88");
+			ret = -EINVAL;
+			goto out;
+		}
+	}
+
+	if (tb[OVPN_SC_DEV_ATTR_LISTEN_PORT]) {
+		port = nla_get_u16(tb[OVPN_SC_DEV_ATTR_LISTEN_PORT]);
+		if (tb[OVPN_SC_DEV_ATTR_LISTEN_FAMILY])
+			family = nla_get_u8(tb[OVPN_SC_DEV_ATTR_LISTEN_FAMILY]);
+
+		if (!port)
+			ovs_sock_unlisten(ovs);
+		else if (READ_ONCE(ovs->listen_port) != port)
+			ret = ovs_sock_listen(ovs, port, family, info->extack);
+		if (ret)
+			goto out;
+	}
+
+	if (tb[OVPN_SC_DEV_ATTR_MSS_CLAMP]) {
+		WRITE_ONCE(ovs->mss_clamp, mss);
+		netdev_dbg(ovs->dev, "mss clamp %u\n", mss);
+	}
 out:
 	dev_put(ovs->dev);
 	return ret;
@@ -946,7 +969,10 @@ static int ovs_nl_fill_dev(struct sk_buff *skb, struct ovs_dev *ovs,
 	    ovs_nl_put_drops(skb, OVPN_SC_DEV_ATTR_DROPS, t.drops) ||
 	    OVS_PUT64(OVPN_SC_DEV_ATTR_USERSPACE_PACKETS, t.ctr[OVS_CTR_USERSPACE]) ||
 	    OVS_PUT64(OVPN_SC_DEV_ATTR_KEEPALIVE_RX, t.ctr[OVS_CTR_KEEPALIVE_RX]) ||
-	    OVS_PUT64(OVPN_SC_DEV_ATTR_KEEPALIVE_TX, t.ctr[OVS_CTR_KEEPALIVE_TX]))
+	    OVS_PUT64(OVPN_SC_DEV_ATTR_KEEPALIVE_TX, t.ctr[OVS_CTR_KEEPALIVE_TX]) ||
+	    nla_put_u16(skb, OVPN_SC_DEV_ATTR_MSS_CLAMP, READ_ONCE(ovs->mss_clamp)) ||
+	    OVS_PUT64(OVPN_SC_DEV_ATTR_MSS_CLAMPED_TX, t.ctr[OVS_CTR_MSS_CLAMPED_TX]) ||
+	    OVS_PUT64(OVPN_SC_DEV_ATTR_MSS_CLAMPED_RX, t.ctr[OVS_CTR_MSS_CLAMPED_RX]))
 		goto err;
 #undef OVS_PUT64
 

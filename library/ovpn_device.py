@@ -10,11 +10,12 @@ module: ovpn_device
 short_description: An ovpn-shortcut network device
 description:
   - Creates or deletes a network device of kind C(ovpn-shortcut) and sets its
-    mode, MTU, administrative state and listen port.
+    mode, MTU, administrative state, listen port and TCP MSS clamp.
   - With O(listen_port) the device owns a kernel UDP socket (static mode), so
     peers need no OpenVPN process and no socket fd (see M(ovpn_instance)).
   - Idempotent. An existing device is read (rtnetlink and get-dev) and only what
-    differs is set; the listen port with set-dev, MTU and up/down with rtnetlink.
+    differs is set; the listen port and the MSS clamp with set-dev, MTU and
+    up/down with rtnetlink.
 version_added: "0.1.0"
 author: ovpn-shortcut project (!UNKNOWN)
 requirements:
@@ -45,6 +46,18 @@ options:
       - UDP port of the device-owned socket (static mode); C(0) closes it.
         Unmanaged when omitted.
     type: int
+  mss:
+    description:
+      - TCP MSS clamp of the device (OpenVPN's C(mssfix) done in the kernel); C(0)
+        turns it off. Unmanaged when omitted.
+      - The MSS option of every TCP SYN and SYN-ACK crossing the device (entering it
+        for encryption, or decrypted) is lowered to this value if larger; IPv6 SYNs
+        get this value minus 20, as OpenVPN does.
+      - Give the final MSS, as OpenVPN computes it from C(mssfix), the tunnel MTU and
+        the overheads (for C(mssfix 1300 mtu) over UDP/IPv4 with an AEAD cipher,
+        1300 - 52 - 40 = 1208), not the C(mssfix) value itself.
+      - C(0) or 88..65535 (88 is the kernel's smallest TCP MSS).
+    type: int
   up:
     description: Administrative state (C(ip link set up/down)).
     type: bool
@@ -68,6 +81,11 @@ EXAMPLES = r"""
     mtu: 1420
     listen_port: 1194
 
+- name: Same device, SYNs clamped as OpenVPN's "mssfix 1300 mtu" would (UDP/IPv4, AEAD)
+  ovpn_device:
+    name: ovs0
+    mss: 1208
+
 - name: Device driven by an OpenVPN server (it hands its own socket to the kernel)
   ovpn_device:
     name: ovs-srv
@@ -84,13 +102,13 @@ device:
   description: The device after the run (empty after O(state=absent)).
   returned: always
   type: dict
-  sample: {name: ovs0, mode: p2p, mtu: 1420, up: true, listen_port: 1194}
+  sample: {name: ovs0, mode: p2p, mtu: 1420, up: true, listen_port: 1194, mss: 1208}
 operations:
   description: Operations sent (or, in check mode, that would be sent).
   returned: always
   type: list
   elements: str
-  sample: ["set-dev listen_port=1195"]
+  sample: ["set-dev listen_port=1195 mss=1208"]
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
@@ -110,6 +128,7 @@ def argument_spec() -> dict:
         "mode": {"type": "str", "choices": ["p2p", "mp"]},
         "mtu": {"type": "int"},
         "listen_port": {"type": "int"},
+        "mss": {"type": "int"},
         "up": {"type": "bool", "default": True},
         "key_state_dir": {"type": "path", "default": DEFAULT_KEY_STATE_DIR},
     }

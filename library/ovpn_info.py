@@ -67,6 +67,12 @@ devices:
     userspace_packets: {description: Packets to userspace., type: int, returned: always}
     keepalive_rx: {description: Keepalive pings received., type: int, returned: always}
     keepalive_tx: {description: Keepalive pings sent., type: int, returned: always}
+    mss:
+      description: TCP MSS clamp (IPv6 SYNs get mss - 20), 0 = off.
+      type: int
+      returned: always
+    mss_clamped_tx: {description: SYNs lowered entering the device., type: int, returned: always}
+    mss_clamped_rx: {description: Decrypted SYNs lowered., type: int, returned: always}
     peers:
       description: >-
         The peers with peer_id, remote, remote_port, local, local_port, vips,

@@ -46,6 +46,10 @@ OVPN_SC_LINK_KIND = "ovpn-shortcut"
 
 OVPN_SC_NONCE_TAIL_SIZE = 8
 OVPN_SC_PEER_ID_UNDEF = 0xFFFFFF
+# smallest TCP MSS clamp the kernel accepts (TCP_MIN_MSS); 0 turns the clamp off
+MSS_CLAMP_MIN = 88
+# OpenVPN lowers IPv6 SYNs by 20 more than IPv4 ones (mss_fixup_ipv6); so does the kernel
+MSS_IPV6_EXTRA = 20
 
 OVPN_SC_CMD_UNSPEC = 0
 OVPN_SC_CMD_NEW_PEER = 1
@@ -367,6 +371,9 @@ class ovpn_sc_dev(nla):
         ("OVPN_SC_DEV_ATTR_USERSPACE_PACKETS", "uint64"),
         ("OVPN_SC_DEV_ATTR_KEEPALIVE_RX", "uint64"),
         ("OVPN_SC_DEV_ATTR_KEEPALIVE_TX", "uint64"),
+        ("OVPN_SC_DEV_ATTR_MSS_CLAMP", "uint16"),
+        ("OVPN_SC_DEV_ATTR_MSS_CLAMPED_TX", "uint64"),
+        ("OVPN_SC_DEV_ATTR_MSS_CLAMPED_RX", "uint64"),
     )
     ovpn_sc_drops = ovpn_sc_drops
 
@@ -867,6 +874,9 @@ class Device:
     userspace_packets: int = 0
     keepalive_rx: int = 0
     keepalive_tx: int = 0
+    mss_clamp: int = 0
+    mss_clamped_tx: int = 0
+    mss_clamped_rx: int = 0
     ifname: str | None = None
 
 
@@ -995,6 +1005,9 @@ def parse_device(n: Any, ifindex: int) -> Device:
         userspace_packets=_get(n, "USERSPACE_PACKETS", 0),
         keepalive_rx=_get(n, "KEEPALIVE_RX", 0),
         keepalive_tx=_get(n, "KEEPALIVE_TX", 0),
+        mss_clamp=_get(n, "MSS_CLAMP", 0),
+        mss_clamped_tx=_get(n, "MSS_CLAMPED_TX", 0),
+        mss_clamped_rx=_get(n, "MSS_CLAMPED_RX", 0),
     )
 
 
@@ -1239,12 +1252,21 @@ class OvpnShortcut:
 
     # -- device
 
-    def set_dev(self, dev: int | str, listen_port: int,
-                listen_family: int | None = None) -> None:
-        """Open (port > 0) or close (0) the device-owned UDP socket."""
-        attrs: list[list[Any]] = [["OVPN_SC_DEV_ATTR_LISTEN_PORT", listen_port]]
+    def set_dev(self, dev: int | str, listen_port: int | None = None,
+                listen_family: int | None = None, mss: int | None = None) -> None:
+        """Open (port > 0) or close (0) the device-owned UDP socket and/or set the
+        TCP MSS clamp (0 = off, else >= MSS_CLAMP_MIN; IPv6 SYNs get mss - 20)."""
+        if listen_port is None and mss is None:
+            raise ValueError("set_dev: give listen_port and/or mss")
+        if mss is not None and mss != 0 and not MSS_CLAMP_MIN <= mss <= 0xFFFF:
+            raise ValueError(f"mss must be 0 (off) or {MSS_CLAMP_MIN}..65535, not {mss}")
+        attrs: list[list[Any]] = []
+        if listen_port is not None:
+            attrs.append(["OVPN_SC_DEV_ATTR_LISTEN_PORT", listen_port])
         if listen_family is not None:
             attrs.append(["OVPN_SC_DEV_ATTR_LISTEN_FAMILY", listen_family])
+        if mss is not None:
+            attrs.append(["OVPN_SC_DEV_ATTR_MSS_CLAMP", mss])
         self._do(OVPN_SC_CMD_SET_DEV, dev, "OVPN_SC_ATTR_DEV", attrs)
 
     def get_dev(self, dev: int | str) -> Device:

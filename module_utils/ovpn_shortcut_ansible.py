@@ -57,6 +57,8 @@ else:
 
 PEER_ID_MAX = 0xFFFFFE
 NONCE_TAIL_SIZE = 8
+# the kernel's TCP_MIN_MSS (ovpn_shortcut.MSS_CLAMP_MIN, here for use without pyroute2)
+MSS_CLAMP_MIN = 88
 DEFAULT_KEY_STATE_DIR = "/run/ovpn-shortcut"
 
 #: cipher option value -> (enum ovpn_sc_cipher_alg value, key size in bytes)
@@ -503,6 +505,7 @@ def device_state(link: dict[str, Any] | None, dev: dict[str, Any] | None) -> dic
         "mtu": link.get("mtu"),
         "up": link.get("up"),
         "listen_port": (dev or {}).get("listen_port", 0),
+        "mss": (dev or {}).get("mss_clamp", 0),
     }
 
 
@@ -521,6 +524,8 @@ def plan_device(p: dict[str, Any], link: dict[str, Any] | None,
         raise SpecError(f"mtu {p['mtu']} is out of range 68..65535")
     if p.get("listen_port") is not None and not 0 <= p["listen_port"] <= 65535:
         raise SpecError(f"listen_port {p['listen_port']} is out of range 0..65535")
+    if p.get("mss") is not None and p["mss"] != 0 and not MSS_CLAMP_MIN <= p["mss"] <= 65535:
+        raise SpecError(f"mss {p['mss']} is neither 0 (off) nor {MSS_CLAMP_MIN}..65535")
     if p.get("state") == "absent":
         return ([("delete", {"name": name})] if before else []), before, {}
     mode = p.get("mode") or before.get("mode") or "p2p"
@@ -531,19 +536,27 @@ def plan_device(p: dict[str, Any], link: dict[str, Any] | None,
         "up": p["up"] if p.get("up") is not None else before.get("up", True),
         "listen_port": (p["listen_port"] if p.get("listen_port") is not None
                         else before.get("listen_port", 0)),
+        "mss": p["mss"] if p.get("mss") is not None else before.get("mss", 0),
     }
     ops: list[tuple[str, dict[str, Any]]] = []
     if not before:
         ops.append(("create", {"name": name, "mode": mode,
                                "listen_port": after["listen_port"] or None}))
+        if after["mss"]:
+            ops.append(("set-dev", {"name": name, "mss": after["mss"]}))
         if p.get("mtu") is not None or after["up"]:
             ops.append(("set-link", {"name": name, "mtu": p.get("mtu"), "up": after["up"]}))
         return ops, before, after
     if mode != before["mode"]:
         raise SpecError(f"device {name} is in mode {before['mode']}; the mode of a device "
                         "cannot change: remove it (state: absent) and create it again")
+    dev_args: dict[str, Any] = {}
     if after["listen_port"] != before["listen_port"]:
-        ops.append(("set-dev", {"name": name, "listen_port": after["listen_port"]}))
+        dev_args["listen_port"] = after["listen_port"]
+    if after["mss"] != before.get("mss", 0):
+        dev_args["mss"] = after["mss"]
+    if dev_args:
+        ops.append(("set-dev", {"name": name, **dev_args}))
     link_args: dict[str, Any] = {}
     if after["mtu"] != before["mtu"]:
         link_args["mtu"] = after["mtu"]
@@ -618,7 +631,9 @@ class NetlinkBackend:
                 "listen_port": d.listen_port, "peers": d.peers,
                 "counters": to_jsonable(d.counters), "drops": to_jsonable(d.drops),
                 "userspace_packets": d.userspace_packets,
-                "keepalive_rx": d.keepalive_rx, "keepalive_tx": d.keepalive_tx}
+                "keepalive_rx": d.keepalive_rx, "keepalive_tx": d.keepalive_tx,
+                "mss_clamp": d.mss_clamp, "mss_clamped_tx": d.mss_clamped_tx,
+                "mss_clamped_rx": d.mss_clamped_rx}
 
     def create_device(self, name: str, mode: str, listen_port: int | None) -> None:
         create_device(name, Mode(MODES[mode]), listen_port)
@@ -643,6 +658,9 @@ class NetlinkBackend:
 
     def set_listen_port(self, name: str, port: int) -> None:
         self.ovs.set_dev(name, port)
+
+    def set_mss(self, name: str, mss: int) -> None:
+        self.ovs.set_dev(name, mss=mss)
 
     # -- peers
 
@@ -755,7 +773,10 @@ def manage_device(backend: Any, store: KeyStore, p: dict[str, Any],
                 backend.delete_device(name)
                 store.remove(name)
             elif op == "set-dev":
-                backend.set_listen_port(name, a["listen_port"])
+                if "listen_port" in a:
+                    backend.set_listen_port(name, a["listen_port"])
+                if "mss" in a:
+                    backend.set_mss(name, a["mss"])
             elif op == "set-link":
                 backend.set_link(name, a["mtu"], a["up"])
     described = [" ".join([op] + [f"{k}={v}" for k, v in sorted(a.items()) if v is not None])
@@ -776,7 +797,7 @@ def gather_facts(backend: Any, device: str | None) -> list[dict[str, Any]]:
         dev = backend.device(name)
         facts = device_state(link, dev)
         facts.update({k: v for k, v in dev.items()
-                      if k not in ("mode", "listen_port", "peers")})
+                      if k not in ("mode", "listen_port", "peers", "mss_clamp")})
         facts["peer_count"] = dev.get("peers", 0)
         facts["peers"] = [peer_facts(p) for p in backend.peers(name)]
         out.append(facts)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 PEER_ID_MAX = 0xFFFFFE  # 24 bits on the wire; 0xFFFFFF means "no peer-id"
+MSS_CLAMP_MIN = 88  # the kernel's TCP_MIN_MSS; module_utils.ovpn_shortcut.MSS_CLAMP_MIN
 KEY_ID_MAX = 7  # 3 bits on the wire
 NONCE_TAIL_LEN = 8
 KEY_LENS = {"aes-gcm": (16, 24, 32), "chacha20-poly1305": (32,), "none": None}
@@ -40,6 +41,15 @@ port = _int_in(0, 65535, "port")
 peer_id = _int_in(0, PEER_ID_MAX, "peer-id")
 key_id = _int_in(0, KEY_ID_MAX, "key-id")
 seconds = _int_in(0, 0xFFFFFFFF, "seconds")
+
+
+def mss(text: str) -> int:
+    """TCP MSS clamp: 0 (off) or 88..65535 (the kernel's TCP_MIN_MSS and up)."""
+    value = _int_in(0, 65535, "mss")(text)
+    if 0 < value < MSS_CLAMP_MIN:
+        raise argparse.ArgumentTypeError(
+            f"mss {value} is neither 0 (off) nor {MSS_CLAMP_MIN}..65535")
+    return value
 
 
 def prefix(text: str) -> str:

@@ -3,7 +3,7 @@
 
   ovpn-shortcut show [DEV]
   ovpn-shortcut dev add DEV [--mode p2p|mp] [--listen-port N] | dev del DEV
-  ovpn-shortcut dev set DEV --listen-port N [--family inet|inet6]
+  ovpn-shortcut dev set DEV [--listen-port N [--family inet|inet6]] [--mss N]
   ovpn-shortcut peer add DEV ID [--remote HOST:PORT] [--bind HOST:PORT | --fd N]
                 [--vpn-ipv4 A] [--vpn-ipv6 A] [--local-ip A] [--data-v1]
   ovpn-shortcut peer set DEV ID --keepalive-interval S --keepalive-timeout S
@@ -105,8 +105,14 @@ def format_device(dev: Any) -> str:
         f"tx {_human_bytes(c.link_tx_bytes)} {c.link_tx_packets} pkts",
         f"  userspace-packets {dev.userspace_packets}, keepalive rx {dev.keepalive_rx} "
         f"tx {dev.keepalive_tx}",
+        f"  mss-clamp {dev.mss_clamp or 'off'} (IPv6 {_mss6(dev.mss_clamp)}), "
+        f"clamped SYNs tx {dev.mss_clamped_tx} rx {dev.mss_clamped_rx}",
         f"  drops {_drops_text(dev.drops)}",
     ])
+
+
+def _mss6(mss: int) -> str:
+    return str(mss - nl.MSS_IPV6_EXTRA) if mss else "off"
 
 
 def format_event(ev: Any) -> str:
@@ -155,8 +161,10 @@ def cmd_dev_del(args: argparse.Namespace) -> None:
 
 def cmd_dev_set(args: argparse.Namespace) -> None:
     family = {"inet": socket.AF_INET, "inet6": socket.AF_INET6, None: None}[args.family]
+    if args.listen_port is None and args.mss is None:
+        raise SystemExit("ovpn-shortcut dev set: give --listen-port and/or --mss")
     with nl.OvpnShortcut() as ovs:
-        ovs.set_dev(args.dev, args.listen_port, family)
+        ovs.set_dev(args.dev, args.listen_port, family, mss=args.mss)
     emit(args, {"ok": True}, None)
 
 
@@ -351,10 +359,14 @@ def _add_dev_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--listen-port", type=checks.port)
     p = _sub(dev, "del", cmd_dev_del, "delete a device", common)
     p.add_argument("dev")
-    p = _sub(dev, "set", cmd_dev_set, "open (N>0) or close (0) the device-owned socket",
+    p = _sub(dev, "set", cmd_dev_set,
+             "open (N>0) or close (0) the device-owned socket; set the TCP MSS clamp",
              common)
     p.add_argument("dev")
-    p.add_argument("--listen-port", type=checks.port, required=True)
+    p.add_argument("--listen-port", type=checks.port)
+    p.add_argument("--mss", type=checks.mss,
+                   help="clamp the MSS of TCP SYNs to N (IPv6: N-20), 0 = off; "
+                        "the value OpenVPN computes for mssfix")
     p.add_argument("--family", choices=["inet", "inet6"])
 
 

@@ -113,6 +113,12 @@ def render(devices: list[dict[str, Any]], names: Mapping[tuple[str, int], str],
                 {"device": dname}, dev.keepalive_rx)
         out.add("device_keepalive_tx_total", "counter", "Keepalive pings sent",
                 {"device": dname}, dev.keepalive_tx)
+        out.add("device_mss_clamp", "gauge", "TCP MSS clamp of SYNs (IPv6: value - 20), 0 = off",
+                {"device": dname}, dev.mss_clamp)
+        for direction, value in (("tx", dev.mss_clamped_tx), ("rx", dev.mss_clamped_rx)):
+            out.add("device_mss_clamped_total", "counter",
+                    "TCP SYNs whose MSS the device lowered (tx: entering, rx: decrypted)",
+                    {"device": dname, "direction": direction}, value)
         for peer in peers:
             labels = {"device": dname, "peer_id": peer.peer_id,
                       "common_name": names.get((dname, peer.peer_id), ""),

@@ -12,7 +12,7 @@ ovpn-shortcut.yaml, so this tool follows the spec.
                  --enc-key HEX --enc-nonce HEX --dec-key HEX --dec-nonce HEX
   ovpn_sc_ctl.py set-peer DEV --id N --interval S --timeout S
   ovpn_sc_ctl.py del-peer|swap-keys DEV --id N ; del-key DEV --id N --slot S
-  ovpn_sc_ctl.py get-peer DEV [--id N] ; get-dev DEV ; set-dev DEV --listen-port N
+  ovpn_sc_ctl.py get-peer DEV [--id N] ; get-dev DEV ; set-dev DEV [--listen-port N] [--mss N]
   ovpn_sc_ctl.py new-iroute|del-iroute DEV --id N --prefix A/LEN
   ovpn_sc_ctl.py monitor [--count N] [--timeout S]
   ovpn_sc_ctl.py batch < FILE      one command per line, one process
@@ -359,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--family", choices=sorted(FAMILIES),
                    help="generic netlink family (default ovpn-shortcut, or $OVPN_SC_FAMILY)")
     p.add_argument("--mode", default="p2p")
-    p.add_argument("--listen-port", type=int, default=0)
+    p.add_argument("--listen-port", type=int)
+    p.add_argument("--mss", type=int, help="set-dev: TCP MSS clamp, 0 = off")
     p.add_argument("--listen-family", type=int)
     p.add_argument("--id", type=int)
     p.add_argument("--remote")
@@ -473,7 +474,11 @@ def main(argv: list[str] | None = None) -> int:
     elif a.command == "get-dev":
         out = c.cmd("GET_DEV", ifindex(a.dev))
     elif a.command == "set-dev":
-        attrs = [u16(sub("dev", "LISTEN_PORT"), a.listen_port)]
+        attrs = []
+        if a.listen_port is not None:
+            attrs.append(u16(sub("dev", "LISTEN_PORT"), a.listen_port))
+        if a.mss is not None:
+            attrs.append(u16(sub("dev", "MSS_CLAMP"), a.mss))
         if a.listen_family is not None:
             attrs.append(u8(sub("dev", "LISTEN_FAMILY"), a.listen_family))
         out = c.cmd("SET_DEV", ifindex(a.dev), nest(top("DEV"), *attrs))

@@ -95,7 +95,8 @@ class FakeKernel:
         self.next_ifindex += 1
         self.links[name] = {"name": name, "ifindex": self.next_ifindex,
                             "kind": "ovpn-shortcut", "mtu": mtu, "up": up}
-        self.devs[name] = {"mode": osa.MODES[mode], "listen_port": listen_port or 0}
+        self.devs[name] = {"mode": osa.MODES[mode], "listen_port": listen_port or 0,
+                           "mss_clamp": 0}
         self.peer_tables[name] = {}
 
     def create_device(self, name, mode, listen_port):
@@ -118,6 +119,13 @@ class FakeKernel:
     def set_listen_port(self, name, port):
         self.calls.append(f"set-dev {name} {port}")
         self.devs[name]["listen_port"] = port
+
+    def set_mss(self, name, mss):
+        self.calls.append(f"set-dev {name} mss={mss}")
+        if mss and mss < 88:
+            raise OvpnShortcutError(errno.EINVAL, "mss clamp must be 0 (off) or at least 88",
+                                    "set-dev")
+        self.devs[name]["mss_clamp"] = mss
 
     # -- peers
     def _peer(self, dev, pid) -> Peer:
@@ -463,7 +471,7 @@ def test_device_create_idempotent_and_changes(tmp_path, capsys):
     assert r["changed"]
     assert kern.calls == ["create ovs1 mp 1195", "set-link ovs1 mtu=1420 up=True"]
     assert r["device"] == {"name": "ovs1", "mode": "mp", "mtu": 1420, "up": True,
-                           "listen_port": 1195}
+                           "listen_port": 1195, "mss": 0}
     kern.calls.clear()
     assert not run(ovpn_device, args, kern, tmp_path, capsys)["changed"]
     assert kern.calls == []
@@ -477,6 +485,42 @@ def test_device_create_idempotent_and_changes(tmp_path, capsys):
     assert r["changed"] and "ovs1" not in kern.links
     assert not run(ovpn_device, {"name": "ovs1", "state": "absent"}, kern, tmp_path,
                    capsys)["changed"]
+
+
+def test_device_mss_idempotent_check_and_diff(tmp_path, capsys):
+    kern = FakeKernel()
+    args = {"name": "ovs1", "mode": "p2p", "mss": 1208}
+    r = run(ovpn_device, args, kern, tmp_path, capsys, check=True)
+    assert r["changed"] and kern.calls == []
+    assert "set-dev mss=1208 name=ovs1" in r["operations"]
+    r = run(ovpn_device, args, kern, tmp_path, capsys)
+    assert r["changed"] and r["device"]["mss"] == 1208
+    assert kern.calls == ["create ovs1 p2p None", "set-dev ovs1 mss=1208",
+                          "set-link ovs1 mtu=None up=True"]
+    kern.calls.clear()
+    r = run(ovpn_device, args, kern, tmp_path, capsys)
+    assert not r["changed"] and kern.calls == []
+    # omitted: unmanaged, the clamp stays
+    r = run(ovpn_device, {"name": "ovs1"}, kern, tmp_path, capsys)
+    assert not r["changed"] and r["device"]["mss"] == 1208
+    # a change in check mode: reported with its diff, nothing sent
+    r = run(ovpn_device, dict(args, mss=1188), kern, tmp_path, capsys, check=True, diff=True)
+    assert r["changed"] and kern.calls == []
+    assert (r["diff"]["before"]["mss"], r["diff"]["after"]["mss"]) == (1208, 1188)
+    assert kern.devs["ovs1"]["mss_clamp"] == 1208
+    # listen port and clamp change together: one set-dev operation
+    r = run(ovpn_device, dict(args, mss=0, listen_port=1196), kern, tmp_path, capsys)
+    assert r["operations"] == ["set-dev listen_port=1196 mss=0 name=ovs1"]
+    assert kern.calls == ["set-dev ovs1 1196", "set-dev ovs1 mss=0"]
+    assert kern.devs["ovs1"]["mss_clamp"] == 0
+
+
+@pytest.mark.parametrize("mss", [1, 87, 65536, -1])
+def test_device_mss_out_of_range(tmp_path, capsys, mss):
+    kern = FakeKernel()
+    r = run(ovpn_device, {"name": "ovs1", "mss": mss}, kern, tmp_path, capsys)
+    assert r["failed"] and f"mss {mss} is neither 0 (off) nor 88..65535" in r["msg"]
+    assert kern.calls == []
 
 
 def test_device_of_other_kind_refused(tmp_path, capsys):
@@ -501,6 +545,7 @@ def test_info(kern, tmp_path, capsys):
     (peer,) = dev["peers"]
     assert peer["vips"] == ["10.99.0.2"] and peer["iroutes"] == ["192.168.20.0/24"]
     assert peer["primary_key_id"] == 0 and "vpn_rx_packets" in peer["counters"]
+    assert dev["mss"] == 0 and "mss_clamp" not in dev
     r = run(ovpn_info, {"device": "nosuch0"}, kern, tmp_path, capsys)
     assert r["failed"] and "unknown device nosuch0" in r["msg"]
 

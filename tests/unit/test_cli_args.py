@@ -23,6 +23,8 @@ def _fails(argv: list[str], capsys) -> str:
 @pytest.mark.parametrize(("argv", "words"), [
     (["dev", "set", "d", "--listen-port", "70000"], ["--listen-port", "70000", "0..65535"]),
     (["dev", "add", "d", "--listen-port", "x"], ["--listen-port", "not a number"]),
+    (["dev", "set", "d", "--mss", "87"], ["--mss", "87", "0 (off)", "88..65535"]),
+    (["dev", "set", "d", "--mss", "65536"], ["--mss", "65536", "0..65535"]),
     (["peer", "del", "d", "16777215"], ["peer_id", "16777215", "0..16777214"]),
     (["peer", "add", "d", "1", "--remote", "192.0.2.1:0"], ["--remote", "1..65535"]),
     (["peer", "add", "d", "1", "--remote", "host.example:1194"], ["--remote", "IP address"]),
@@ -35,6 +37,26 @@ def test_bad_arguments_name_the_option(argv, words, capsys):
     err = _fails(argv, capsys)
     for w in words:
         assert w in err, err
+
+
+def test_dev_set_mss_parses():
+    a = cli.build_parser().parse_args(["dev", "set", "d", "--mss", "1208"])
+    assert (a.mss, a.listen_port) == (1208, None)
+    assert cli.build_parser().parse_args(["dev", "set", "d", "--mss", "0"]).mss == 0
+
+
+def test_dev_set_needs_a_setting():
+    a = cli.build_parser().parse_args(["dev", "set", "d"])
+    with pytest.raises(SystemExit, match="--listen-port and/or --mss"):
+        a.handler(a)
+
+
+def test_format_device_shows_the_clamp():
+    nl = cli.nl
+    text = cli.format_device(nl.Device(ifindex=3, ifname="ovs0", mss_clamp=1208,
+                                       mss_clamped_tx=2, mss_clamped_rx=1))
+    assert "mss-clamp 1208 (IPv6 1188), clamped SYNs tx 2 rx 1" in text
+    assert "mss-clamp off (IPv6 off)" in cli.format_device(nl.Device(ifindex=3))
 
 
 def test_hex_error_names_the_option_not_the_key():

@@ -177,6 +177,14 @@ def test_parse_get_dev():
     assert dev.counters.vpn_rx_bytes == 11 and dev.counters.vpn_tx_packets == 12
     assert dev.drops.bad_header == 3 and dev.drops.non_data == 4
     assert (dev.userspace_packets, dev.keepalive_rx, dev.keepalive_tx) == (5, 6, 7)
+    assert (dev.mss_clamp, dev.mss_clamped_tx, dev.mss_clamped_rx) == (0, 0, 0)  # old kernel
+
+
+def test_parse_get_dev_mss():
+    body = nest(10, u16(1, 0), u8(3, 0), u16(17, 1208), u64(18, 4), u64(19, 3))
+    (msg,) = decode_all(genl(nl.OVPN_SC_CMD_GET_DEV, u32(1, 5) + body))
+    dev = nl.parse_device(msg.get_attr("OVPN_SC_ATTR_DEV"), 5)
+    assert (dev.mss_clamp, dev.mss_clamped_tx, dev.mss_clamped_rx) == (1208, 4, 3)
 
 
 def test_to_jsonable():

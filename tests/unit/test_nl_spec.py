@@ -215,7 +215,7 @@ def client_calls(ovs):
         "get-peer": lambda: ovs.get_peer(5, 1),
         "new-iroute": lambda: ovs.new_iroute(5, 1, "10.9.0.0/24"),
         "del-iroute": lambda: ovs.del_iroute(5, 1, "10.9.0.0/24"),
-        "set-dev": lambda: ovs.set_dev(5, 1194),
+        "set-dev": lambda: ovs.set_dev(5, 1194, mss=1208),
         "get-dev": lambda: ovs.get_dev(5),
     }
 
@@ -282,3 +282,31 @@ def test_client_names_and_numbers_are_in_the_uapi_header():
         assert header.get(name) == number, name
     for cmd in nl.Cmd:
         assert header["OVPN_SC_CMD_" + cmd.name] == cmd
+
+
+def _dev_nest(msg):
+    (nest,) = [a[1] for a in msg["attrs"] if a[0] == "OVPN_SC_ATTR_DEV"]
+    return nest["attrs"]
+
+
+def test_set_dev_mss_only_and_range():
+    ovs = Recorder()
+    ovs.set_dev(5, mss=1208)
+    (msg, _), = ovs.sent
+    assert _dev_nest(msg) == [["OVPN_SC_DEV_ATTR_MSS_CLAMP", 1208]]
+    msg.encode()
+    ovs.set_dev(5, 1194)
+    assert _dev_nest(ovs.sent[1][0]) == [["OVPN_SC_DEV_ATTR_LISTEN_PORT", 1194]]
+    ovs.set_dev(5, mss=0)  # off
+    for bad in (1, nl.MSS_CLAMP_MIN - 1, 65536):
+        with pytest.raises(ValueError, match="mss must be 0"):
+            ovs.set_dev(5, mss=bad)
+    with pytest.raises(ValueError, match="listen_port and/or mss"):
+        ovs.set_dev(5)
+    assert len(ovs.sent) == 3
+
+
+def test_mss_constants_match_the_kernel():
+    mss_h = (REPO / "kernel_module" / "mss.h").read_text()
+    assert f"#define OVS_MSS_CLAMP_MIN\t{nl.MSS_CLAMP_MIN}\n" in mss_h
+    assert f"#define OVS_MSS_IPV6_EXTRA\t{nl.MSS_IPV6_EXTRA}\n" in mss_h

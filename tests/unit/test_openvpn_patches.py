@@ -293,3 +293,18 @@ def test_stale_device_deleted_only_at_the_first_check():
     assert "if ((ret == 0) && !startup_checked)" in added
     assert "net_iface_del(NULL, o->dev)" in added
     assert added.index("net_iface_del") < added.index("startup_checked = true;")
+
+
+def test_mss_clamp_numbers_match_the_kernel_spec():
+    """Patch 0007: set-dev / dev / mss-clamp as numbered in the module's spec."""
+    ops, attrs = _spec_ops_and_attrs()
+    text = (PATCHES / "0007-dco-linux-send-mssfix-to-the-kernel.patch").read_text()
+    assert f"+\tOVPN_CMD_SET_DEV = {ops['set-dev']}," in text
+    assert f"+\tOVPN_ATTR_DEV = {attrs['dev']}," in text
+    spec = SPEC.read_text()
+    dev_set = spec.split("    name: dev\n", 1)[1].split("  -\n", 1)[0]
+    names = re.findall(r"^      - (?:\{name: |name: )([a-z0-9-]+)", dev_set, re.M)
+    assert f"+\tOVPN_DEV_ATTR_MSS_CLAMP = {names.index('mss-clamp')}," in text
+    assert "+#define OVPN_DEV_MSS_CLAMP_MIN 88" in text
+    mss_h = (paths.REPO_ROOT / "kernel_module" / "mss.h").read_text()
+    assert "#define OVS_MSS_CLAMP_MIN\t88" in mss_h

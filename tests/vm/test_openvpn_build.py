@@ -31,6 +31,7 @@ from ovpn_lab.guest import Guest
 from ovpn_lab.kbuild import build_module
 from ovpn_lab.openvpn_deb import deb_version, ensure_openvpn_debs, openvpn_deb
 from tests.conftest import TIMINGS
+from tests.vm.km_scenarios import copy_km_files
 
 DEV = "ovpnsc0"
 VPN_NET = "10.98.0"
@@ -253,6 +254,29 @@ def test_client_iroute_subnet_passes_the_module(g1, g2, client):
                                   f"{_server_diag(g1)}")
     log = g1.run(f"cat {RUN}/server.log").stdout
     assert "cannot add iroute" not in log, log
+
+
+# the server's mssfix, as OpenVPN 2.6 derives it: tun-mtu 1500 (default) gives mssfix
+# 1492 counting the encapsulation; frame_calculate_mssfix(): 1492 - (4 opcode/peer-id
+# + 4 packet-id + 16 GCM tag) - 28 (IPv4 + UDP) - 40 (IPv4 + TCP) = 1400
+SERVER_MSS = 1400
+
+
+def test_server_sets_the_mss_clamp(g1, g2, client):
+    """Patch 0007: dco_set_peer() hands frame->mss_fix to the device's clamp, and the
+    server's SYN-ACK leaving through the device carries it."""
+    log = g1.run(f"cat {RUN}/server.log").stdout
+    want = f"DCO: kernel clamps the TCP MSS of SYNs to {SERVER_MSS} (IPv6 {SERVER_MSS - 20})"
+    assert want in log, _server_diag(g1)
+    ctl = f"python3 {copy_km_files(g1)}/tools/ovpn_sc_ctl.py"
+    before = json.loads(g1.run(f"{ctl} get-dev {DEV}").stdout)[0]["dev"]
+    assert before["mss_clamp"] == SERVER_MSS, before
+    g1.run(f"iperf3 -s -1 -D -B {VPN_NET}.1")
+    time.sleep(1)
+    g2.run(f"iperf3 -c {VPN_NET}.1 -n 200K", timeout=120)
+    after = json.loads(g1.run(f"{ctl} get-dev {DEV}").stdout)[0]["dev"]
+    # the server stack advertises 1500 - 40 = 1460 in its SYN-ACKs: lowered on TX
+    assert after["mss_clamped_tx"] > before["mss_clamped_tx"], (before, after)
 
 
 def test_tcp_server_falls_back_to_userspace(g1, installed, module_loaded, pki):

@@ -39,8 +39,8 @@ PATCH_SUBDIR = "ovpn-shortcut"
 # Raise the suffix whenever the series changes, or apt keeps an earlier build of the
 # same version on hosts already deployed. SERIES_DIGEST is series_digest() of the
 # series the suffix was given to; a unit test fails when they no longer match.
-DEFAULT_SUFFIX = "+ovpnsc3"
-SERIES_DIGEST = "dac0378bc601f2731341f595417205bcc1fc935c72b69a2c4df9fa53196a0cf1"
+DEFAULT_SUFFIX = "+ovpnsc4"
+SERIES_DIGEST = "80ca554d5166138e0daaae92c767197a025b266dd694b1006831b6b164747120"
 MAINTAINER = "ovpn-shortcut build <root@localhost>"
 
 _T0 = time.monotonic()
