@@ -16,13 +16,14 @@
 #include <uapi/linux/ovpn_shortcut.h>
 
 #include "compat.h"
+#include "l2.h"
 #include "main.h"
 #include "netlink.h"
 #include "netlink-gen.h"
 #include "peer.h"
 #include "udp.h"
 
-static struct genl_family ovs_nl_family;
+struct genl_family ovs_nl_family;
 
 enum ovs_nl_mcgrps {
 	OVS_NL_MCGRP_PEERS,
@@ -46,7 +47,7 @@ static const struct genl_multicast_group ovs_nl_mcgrps[] = {
 })
 
 /* the device named by the top-level ifindex, with a reference */
-static struct ovs_dev *ovs_nl_dev(struct net *net, struct nlattr **attrs,
+struct ovs_dev *ovs_nl_dev(struct net *net, struct nlattr **attrs,
 				  struct netlink_ext_ack *extack)
 {
 	struct net_device *dev;
@@ -949,6 +950,8 @@ static int ovs_nl_fill_dev(struct sk_buff *skb, struct ovs_dev *ovs,
 	    OVS_PUT64(OVPN_SC_DEV_ATTR_KEEPALIVE_TX, t.ctr[OVS_CTR_KEEPALIVE_TX]))
 		goto err;
 #undef OVS_PUT64
+	if (ovs->dev_type == OVPN_SC_DEV_TYPE_TAP && ovs_l2_nl_put_dev(skb, ovs))
+		goto err;
 
 	nla_nest_end(skb, nest);
 	genlmsg_end(skb, hdr);
@@ -1170,9 +1173,25 @@ static const struct genl_ops ovs_nl_ops[] = {
 		.flags = GENL_ADMIN_PERM,
 		.doit = ovs_nl_get_dev_doit,
 	},
+	/* layer 2 (l2_nl.c) */
+	{
+		.cmd = OVPN_SC_CMD_GET_MAC,
+		.flags = GENL_ADMIN_PERM,
+		.dumpit = ovs_l2_nl_get_mac_dumpit,
+	},
+	{
+		.cmd = OVPN_SC_CMD_DEL_MAC,
+		.flags = GENL_ADMIN_PERM,
+		.doit = ovs_l2_nl_del_mac_doit,
+	},
+	{
+		.cmd = OVPN_SC_CMD_SET_MAC_TABLE,
+		.flags = GENL_ADMIN_PERM,
+		.doit = ovs_l2_nl_set_mac_table_doit,
+	},
 };
 
-static struct genl_family ovs_nl_family __ro_after_init = {
+struct genl_family ovs_nl_family __ro_after_init = {
 	.name = OVPN_SC_FAMILY_NAME,
 	.version = OVPN_SC_FAMILY_VERSION,
 	.maxattr = OVPN_SC_ATTR_MAX,
