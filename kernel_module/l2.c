@@ -68,12 +68,14 @@ static unsigned long ovs_l2_gc_interval(const struct ovs_l2 *l2)
 
 static void ovs_mac_unlink(struct ovs_dev *ovs, struct ovs_mac *m)
 {
+	struct ovs_l2 *l2 = &ovs->l2;
+
 	lockdep_assert_held(&ovs->lock);
 
 	hash_del_rcu(&m->hnode);
 	list_del(&m->peer_node);
 	m->peer->nmacs--;
-	ovs->l2.count--;
+	l2->count--;
 	kfree_rcu(m, rcu);
 }
 

@@ -16,6 +16,9 @@
 #define OVS_L2_DEFAULT_MAX		4096
 #define OVS_L2_DEFAULT_MAX_PEER		256	/* OpenVPN's max-routes-per-client */
 #define OVS_L2_DEFAULT_AGEING		300	/* seconds, as a Linux bridge */
+#define OVS_L2_LIMIT			65536	/* highest bound that can be set */
+#define OVS_L2_MIN_AGEING		10
+#define OVS_L2_MAX_AGEING		86400
 
 struct ovs_dev;
 struct ovs_peer;

@@ -209,6 +209,20 @@ int ovs_l2_nl_set_mac_table_doit(struct sk_buff *skb, struct genl_info *info)
 		ret = -EINVAL;
 		goto out;
 	}
+	/* u32 ranges do not fit the 6.1 policy's s16 bounds: checked here */
+	if ((tb[OVPN_SC_MAC_TABLE_ATTR_MAX_ENTRIES] && !max) ||
+	    (tb[OVPN_SC_MAC_TABLE_ATTR_MAX_PEER_ENTRIES] && !max_peer) ||
+	    max > OVS_L2_LIMIT || max_peer > OVS_L2_LIMIT) {
+		NL_SET_ERR_MSG_MOD(info->extack, "a bound outside 1..65536 entries");
+		ret = -ERANGE;
+		goto out;
+	}
+	if (tb[OVPN_SC_MAC_TABLE_ATTR_AGEING] &&
+	    (ageing < OVS_L2_MIN_AGEING || ageing > OVS_L2_MAX_AGEING)) {
+		NL_SET_ERR_MSG_MOD(info->extack, "ageing outside 10..86400 seconds");
+		ret = -ERANGE;
+		goto out;
+	}
 	/* lowering a bound keeps the entries above it until they age */
 	ovs_l2_set(ovs, max, max_peer, ageing);
 out:

@@ -48,7 +48,7 @@ static const struct genl_multicast_group ovs_nl_mcgrps[] = {
 
 /* the device named by the top-level ifindex, with a reference */
 struct ovs_dev *ovs_nl_dev(struct net *net, struct nlattr **attrs,
-				  struct netlink_ext_ack *extack)
+			   struct netlink_ext_ack *extack)
 {
 	struct net_device *dev;
 
