@@ -950,10 +950,11 @@ static int ovs_nl_fill_dev(struct sk_buff *skb, struct ovs_dev *ovs,
 	    OVS_PUT64(OVPN_SC_DEV_ATTR_KEEPALIVE_TX, t.ctr[OVS_CTR_KEEPALIVE_TX]))
 		goto err;
 #undef OVS_PUT64
-	if (ovs->dev_type == OVPN_SC_DEV_TYPE_TAP && ovs_l2_nl_put_dev(skb, ovs))
-		goto err;
 
 	nla_nest_end(skb, nest);
+	/* top level, beside the dev nest */
+	if (ovs->dev_type == OVPN_SC_DEV_TYPE_TAP && ovs_l2_nl_put_dev(skb, ovs))
+		goto err;
 	genlmsg_end(skb, hdr);
 	return 0;
 err:
