@@ -17,6 +17,9 @@
  *   multicast and unknown unicast are flooded to every peer, one skb clone
  *   per peer (each encrypted with its own key; encryption unshares).
  *
+ * Frame headers follow the OpenVPN header at any alignment: MACs are
+ * compared with the _unaligned helpers.
+ *
  * The table is an RCU hash keyed by the MAC with a random seed; writers
  * (learning, ageing, flush, peer removal) hold ovs->lock.  An entry has no
  * reference on its peer: a peer's entries are unlinked under ovs->lock when
@@ -31,6 +34,7 @@
 #include <net/gro_cells.h>
 #include <uapi/linux/ovpn_shortcut.h>
 
+#include "compat.h"
 #include "io.h"
 #include "l2.h"
 #include "main.h"
@@ -49,7 +53,7 @@ static struct ovs_mac *ovs_mac_find(struct ovs_l2 *l2, const u8 *addr)
 	struct ovs_mac *m;
 
 	hash_for_each_possible_rcu(l2->buckets, m, hnode, ovs_mac_hash(l2, addr))
-		if (ether_addr_equal(m->addr, addr))
+		if (ether_addr_equal_unaligned(m->addr, addr))
 			return m;
 	return NULL;
 }
@@ -100,7 +104,7 @@ int ovs_l2_flush(struct ovs_dev *ovs, const struct ovs_peer *peer,
 	hash_for_each_safe(ovs->l2.buckets, bkt, tmp, m, hnode) {
 		if (peer && m->peer != peer)
 			continue;
-		if (addr && !ether_addr_equal(m->addr, addr))
+		if (addr && !ether_addr_equal_unaligned(m->addr, addr))
 			continue;
 		ovs_mac_unlink(ovs, m);
 		n++;
@@ -207,7 +211,7 @@ static enum ovpn_sc_drop_reason ovs_l2_learn_slow(struct ovs_peer *peer,
 		reason = OVPN_SC_DROP_REASON_NOMEM;
 		goto unlock;
 	}
-	ether_addr_copy(m->addr, addr);
+	memcpy(m->addr, addr, ETH_ALEN);
 	m->peer = peer;
 	m->updated = now;
 	list_add(&m->peer_node, &peer->macs);
@@ -269,7 +273,7 @@ void ovs_l2_rx(struct ovs_peer *peer, struct sk_buff *skb)
 		reason = OVPN_SC_DROP_REASON_MAC_BAD_SRC;
 		goto drop;
 	}
-	if (unlikely(ether_addr_equal(eth->h_source, dev->dev_addr))) {
+	if (unlikely(ether_addr_equal_unaligned(eth->h_source, dev->dev_addr))) {
 		reason = OVPN_SC_DROP_REASON_MAC_SPOOFED;
 		goto drop;
 	}

@@ -112,7 +112,7 @@ int ovs_l2_nl_get_mac_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 				continue;
 			if (peer_id >= 0 && READ_ONCE(m->peer)->id != peer_id)
 				continue;
-			if (has_addr && !ether_addr_equal(m->addr, addr))
+			if (has_addr && !ether_addr_equal_unaligned(m->addr, addr))
 				continue;
 			if (ovs_l2_nl_put_mac(skb, cb, ovs, m, now)) {
 				cb->args[1] = idx - 1;

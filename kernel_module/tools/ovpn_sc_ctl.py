@@ -17,6 +17,7 @@ ovpn-shortcut.yaml, so this tool follows the spec.
   ovpn_sc_ctl.py get-mac DEV [--id N] ; del-mac DEV [--id N] [--mac M]
   ovpn_sc_ctl.py set-mac-table DEV [--max N] [--max-peer N] [--ageing S]
   ovpn_sc_ctl.py send-frames DEV --count N [--src M|random] [--dst M] (raw frames, tests)
+  ovpn_sc_ctl.py send-frames DEV --count N --fuzz [--seed S] [--dst M]   (hostile frames)
   ovpn_sc_ctl.py monitor [--count N] [--timeout S]
   ovpn_sc_ctl.py batch < FILE      one command per line, one process
 
@@ -37,6 +38,7 @@ import argparse
 import ipaddress
 import json
 import os
+import random
 import re
 import socket
 import struct
@@ -365,13 +367,22 @@ def mac_bytes(text: str) -> bytes:
     return bytes(int(x, 16) for x in text.split(":"))
 
 
-def send_frames(dev: str, count: int, src: str | None, dst: str) -> int:
+def send_frames(dev: str, count: int, src: str | None, dst: str,
+                fuzz_seed: int | None = None) -> int:
     """Raw Ethernet frames out of DEV (ethertype 0x88b5, local experimental)."""
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     s.bind((dev, 0))
     own = s.getsockname()[4]
     sent = 0
+    rng = random.Random(fuzz_seed)
     for i in range(count):
+        if fuzz_seed is not None:
+            try:
+                s.send(fuzz_frame(rng, own, mac_bytes(dst)))
+                sent += 1
+            except OSError:
+                pass  # refused by the sending stack (too long for the MTU)
+            continue
         if src == "random":
             # locally administered unicast
             smac = bytes([0x02]) + os.urandom(5)
@@ -383,6 +394,25 @@ def send_frames(dev: str, count: int, src: str | None, dst: str) -> int:
         sent += 1
     s.close()
     return sent
+
+
+def fuzz_frame(rng: random.Random, own: bytes, dst: bytes) -> bytes:
+    """A hostile frame: odd source MACs, random lengths, ethertypes and payloads."""
+    kind = rng.random()
+    if kind < 0.5:
+        src = own
+    elif kind < 0.7:
+        src = bytes([rng.randrange(256) & 0xFE]) + rng.randbytes(5)  # unicast
+    elif kind < 0.8:
+        src = bytes([rng.randrange(256) | 0x01]) + rng.randbytes(5)  # multicast
+    elif kind < 0.9:
+        src = bytes(6)
+    else:
+        src = rng.randbytes(6)
+    d = rng.choice((dst, b"\xff" * 6, rng.randbytes(6), bytes.fromhex("333300000001")))
+    etype = rng.choice((0x0800, 0x86DD, 0x0806, 0x8100, 0x88A8, rng.randrange(1 << 16)))
+    size = rng.choice((0, 1, 20, 28, 40, 46, rng.randrange(1500), 1500))
+    return d + src + struct.pack("!H", etype) + rng.randbytes(size)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -400,6 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ageing", type=int)
     p.add_argument("--src")
     p.add_argument("--dst", default="ff:ff:ff:ff:ff:ff")
+    p.add_argument("--fuzz", action="store_true")
+    p.add_argument("--seed", type=int, default=1)
     p.add_argument("--listen-port", type=int, default=0)
     p.add_argument("--listen-family", type=int)
     p.add_argument("--id", type=int)
@@ -443,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
         link_add(a)
         return 0
     if a.command == "send-frames":
-        print(send_frames(a.dev, a.count, a.src, a.dst))
+        print(send_frames(a.dev, a.count, a.src, a.dst, a.seed if a.fuzz else None))
         return 0
 
     c = Client(a.family)
