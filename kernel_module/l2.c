@@ -92,6 +92,12 @@ void ovs_l2_peer_unlink(struct ovs_dev *ovs, struct ovs_peer *peer)
 		ovs_mac_unlink(ovs, m);
 }
 
+/* the entry of @addr; under RCU */
+struct ovs_mac *ovs_l2_find(struct ovs_dev *ovs, const u8 *addr)
+{
+	return ovs_mac_find(&ovs->l2, addr);
+}
+
 /* remove entries: all, @peer's, and/or @addr; how many went */
 int ovs_l2_flush(struct ovs_dev *ovs, const struct ovs_peer *peer,
 		 const u8 *addr)

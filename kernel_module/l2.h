@@ -83,12 +83,14 @@ netdev_tx_t ovs_l2_xmit(struct sk_buff *skb, struct net_device *dev);
 void ovs_l2_rx(struct ovs_peer *peer, struct sk_buff *skb);
 
 /* l2_nl.c */
+int ovs_l2_nl_get_mac_doit(struct sk_buff *skb, struct genl_info *info);
 int ovs_l2_nl_get_mac_dumpit(struct sk_buff *skb, struct netlink_callback *cb);
 int ovs_l2_nl_del_mac_doit(struct sk_buff *skb, struct genl_info *info);
 int ovs_l2_nl_set_mac_table_doit(struct sk_buff *skb, struct genl_info *info);
 int ovs_l2_nl_put_dev(struct sk_buff *skb, struct ovs_dev *ovs);
 
 /* helpers of l2_nl.c */
+struct ovs_mac *ovs_l2_find(struct ovs_dev *ovs, const u8 *addr);
 int ovs_l2_flush(struct ovs_dev *ovs, const struct ovs_peer *peer,
 		 const u8 *addr);
 void ovs_l2_set(struct ovs_dev *ovs, u32 max_entries, u32 max_peer_entries,

@@ -26,7 +26,7 @@ static int ovs_l2_nl_is_tap(struct ovs_dev *ovs, struct netlink_ext_ack *extack)
 	return -EOPNOTSUPP;
 }
 
-static int ovs_l2_nl_put_mac(struct sk_buff *skb, struct netlink_callback *cb,
+static int ovs_l2_nl_put_mac(struct sk_buff *skb, u32 portid, u32 seq, int flags,
 			     struct ovs_dev *ovs, const struct ovs_mac *m,
 			     unsigned long now)
 {
@@ -35,8 +35,8 @@ static int ovs_l2_nl_put_mac(struct sk_buff *skb, struct netlink_callback *cb,
 	struct nlattr *nest;
 	void *hdr;
 
-	hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
-			  &ovs_nl_family, NLM_F_MULTI, OVPN_SC_CMD_GET_MAC);
+	hdr = genlmsg_put(skb, portid, seq, &ovs_nl_family, flags,
+			  OVPN_SC_CMD_GET_MAC);
 	if (!hdr)
 		return -EMSGSIZE;
 	if (nla_put_u32(skb, OVPN_SC_ATTR_IFINDEX, ovs->dev->ifindex))
@@ -114,7 +114,9 @@ int ovs_l2_nl_get_mac_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 				continue;
 			if (has_addr && !ether_addr_equal_unaligned(m->addr, addr))
 				continue;
-			if (ovs_l2_nl_put_mac(skb, cb, ovs, m, now)) {
+			if (ovs_l2_nl_put_mac(skb, NETLINK_CB(cb->skb).portid,
+					      cb->nlh->nlmsg_seq, NLM_F_MULTI,
+					      ovs, m, now)) {
 				cb->args[1] = idx - 1;
 				goto full;
 			}
@@ -125,6 +127,58 @@ full:
 	rcu_read_unlock();
 	cb->args[0] = bkt;
 	ret = skb->len;
+out:
+	dev_put(ovs->dev);
+	return ret;
+}
+
+/* one entry, by its address */
+int ovs_l2_nl_get_mac_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	u8 addr[ETH_ALEN];
+	struct sk_buff *msg;
+	struct ovs_dev *ovs;
+	struct ovs_mac *m;
+	bool has_addr;
+	s64 peer_id;
+	int ret;
+
+	ovs = ovs_nl_dev(genl_info_net(info), info->attrs, info->extack);
+	if (IS_ERR(ovs))
+		return PTR_ERR(ovs);
+	ret = ovs_l2_nl_is_tap(ovs, info->extack);
+	if (!ret)
+		ret = ovs_l2_nl_filter(info->attrs, &peer_id, addr, &has_addr,
+				       info->extack);
+	if (ret)
+		goto out;
+	if (!has_addr) {
+		NL_SET_ERR_MSG_MOD(info->extack,
+				   "missing mac addr (a dump lists every entry)");
+		ret = -EINVAL;
+		goto out;
+	}
+
+	msg = nlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	rcu_read_lock();
+	m = ovs_l2_find(ovs, addr);
+	if (m && (peer_id < 0 || READ_ONCE(m->peer)->id == peer_id))
+		ret = ovs_l2_nl_put_mac(msg, info->snd_portid, info->snd_seq, 0,
+					ovs, m, jiffies);
+	else
+		ret = -ENOENT;
+	rcu_read_unlock();
+	if (ret) {
+		nlmsg_free(msg);
+		if (ret == -ENOENT)
+			NL_SET_ERR_MSG_MOD(info->extack, "no such MAC table entry");
+		goto out;
+	}
+	ret = genlmsg_reply(msg, info);
 out:
 	dev_put(ovs->dev);
 	return ret;

@@ -1178,6 +1178,7 @@ static const struct genl_ops ovs_nl_ops[] = {
 	{
 		.cmd = OVPN_SC_CMD_GET_MAC,
 		.flags = GENL_ADMIN_PERM,
+		.doit = ovs_l2_nl_get_mac_doit,
 		.dumpit = ovs_l2_nl_get_mac_dumpit,
 	},
 	{

@@ -1408,6 +1408,16 @@ class OvpnShortcut:
                 out.append(parse_mac(n, r.get_attr("OVPN_SC_ATTR_IFINDEX")))
         return sorted(out, key=lambda m: (m.peer_id, m.addr))
 
+    def get_mac(self, dev: int | str, addr: str, peer_id: int | None = None) -> MacEntry:
+        """The entry of one MAC (OvpnShortcutError ENOENT if not learnt, or not peer_id's)."""
+        replies = self._do(OVPN_SC_CMD_GET_MAC, dev, "OVPN_SC_ATTR_MAC",
+                           build_mac_filter(peer_id, addr))
+        for r in replies:
+            n = r.get_attr("OVPN_SC_ATTR_MAC")
+            if n is not None:
+                return parse_mac(n, r.get_attr("OVPN_SC_ATTR_IFINDEX"))
+        raise OvpnShortcutError(errno.ENOENT, "empty get-mac reply", "get-mac")
+
     def del_mac(self, dev: int | str, peer_id: int | None = None,
                 addr: str | None = None) -> None:
         """Flush the MAC table: every entry, one peer's, or one address."""

@@ -566,8 +566,9 @@ def main(argv: list[str] | None = None) -> int:
         if a.mac:
             attrs.append(attr(sub("mac", "ADDR"), mac_bytes(a.mac)))
         extra = [nest(top("MAC"), *attrs)] if attrs else []
+        # get-mac: one address is a doit, everything else a (filtered) dump
         out = c.cmd(a.command.upper().replace("-", "_"), ifindex(a.dev), *extra,
-                    dump=a.command == "get-mac")
+                    dump=a.command == "get-mac" and not a.mac)
     elif a.command == "set-mac-table":
         attrs = []
         for opt, name in ((a.max, "MAX_ENTRIES"), (a.max_peer, "MAX_PEER_ENTRIES"),
