@@ -81,28 +81,48 @@ static int ovs_l2_nl_filter(struct nlattr **attrs, s64 *peer_id, u8 *addr,
 	return 0;
 }
 
+/* what a MAC request names: an optional peer-id (-1: any) and address */
+struct ovs_l2_nl_req {
+	s64 peer_id;
+	u8 addr[ETH_ALEN];
+	bool has_addr;
+};
+
+/* the tap device of a request (referenced) and its optional mac nest */
+static struct ovs_dev *ovs_l2_nl_start(struct net *net, struct nlattr **attrs,
+				       struct ovs_l2_nl_req *req,
+				       struct netlink_ext_ack *extack)
+{
+	struct ovs_dev *ovs;
+	int ret;
+
+	ovs = ovs_nl_dev(net, attrs, extack);
+	if (IS_ERR(ovs))
+		return ovs;
+	ret = ovs_l2_nl_is_tap(ovs, extack);
+	if (!ret)
+		ret = ovs_l2_nl_filter(attrs, &req->peer_id, req->addr,
+				       &req->has_addr, extack);
+	if (ret) {
+		dev_put(ovs->dev);
+		return ERR_PTR(ret);
+	}
+	return ovs;
+}
+
 /* dump: cb->args[0] = bucket, [1] = entries of that bucket already sent */
 int ovs_l2_nl_get_mac_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 {
-	struct nlattr **attrs = ovs_compat_dump_attrs(cb);
 	unsigned long now = jiffies;
-	u8 addr[ETH_ALEN];
+	struct ovs_l2_nl_req req;
 	struct ovs_dev *ovs;
 	struct ovs_mac *m;
-	bool has_addr;
 	long bkt, idx;
-	s64 peer_id;
-	int ret;
 
-	ovs = ovs_nl_dev(sock_net(cb->skb->sk), attrs, cb->extack);
+	ovs = ovs_l2_nl_start(sock_net(cb->skb->sk), ovs_compat_dump_attrs(cb),
+			      &req, cb->extack);
 	if (IS_ERR(ovs))
 		return PTR_ERR(ovs);
-	ret = ovs_l2_nl_is_tap(ovs, cb->extack);
-	if (!ret)
-		ret = ovs_l2_nl_filter(attrs, &peer_id, addr, &has_addr,
-				       cb->extack);
-	if (ret)
-		goto out;
 
 	rcu_read_lock();
 	for (bkt = cb->args[0]; bkt < HASH_SIZE(ovs->l2.buckets); bkt++) {
@@ -110,9 +130,11 @@ int ovs_l2_nl_get_mac_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 		hlist_for_each_entry_rcu(m, &ovs->l2.buckets[bkt], hnode) {
 			if (idx++ < cb->args[1])
 				continue;
-			if (peer_id >= 0 && READ_ONCE(m->peer)->id != peer_id)
+			if (req.peer_id >= 0 &&
+			    READ_ONCE(m->peer)->id != req.peer_id)
 				continue;
-			if (has_addr && !ether_addr_equal_unaligned(m->addr, addr))
+			if (req.has_addr &&
+			    !ether_addr_equal_unaligned(m->addr, req.addr))
 				continue;
 			if (ovs_l2_nl_put_mac(skb, NETLINK_CB(cb->skb).portid,
 					      cb->nlh->nlmsg_seq, NLM_F_MULTI,
@@ -126,33 +148,24 @@ int ovs_l2_nl_get_mac_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 full:
 	rcu_read_unlock();
 	cb->args[0] = bkt;
-	ret = skb->len;
-out:
 	dev_put(ovs->dev);
-	return ret;
+	return skb->len;
 }
 
 /* one entry, by its address */
 int ovs_l2_nl_get_mac_doit(struct sk_buff *skb, struct genl_info *info)
 {
-	u8 addr[ETH_ALEN];
+	struct ovs_l2_nl_req req;
 	struct sk_buff *msg;
 	struct ovs_dev *ovs;
 	struct ovs_mac *m;
-	bool has_addr;
-	s64 peer_id;
 	int ret;
 
-	ovs = ovs_nl_dev(genl_info_net(info), info->attrs, info->extack);
+	ovs = ovs_l2_nl_start(genl_info_net(info), info->attrs, &req,
+			      info->extack);
 	if (IS_ERR(ovs))
 		return PTR_ERR(ovs);
-	ret = ovs_l2_nl_is_tap(ovs, info->extack);
-	if (!ret)
-		ret = ovs_l2_nl_filter(info->attrs, &peer_id, addr, &has_addr,
-				       info->extack);
-	if (ret)
-		goto out;
-	if (!has_addr) {
+	if (!req.has_addr) {
 		NL_SET_ERR_MSG_MOD(info->extack,
 				   "missing mac addr (a dump lists every entry)");
 		ret = -EINVAL;
@@ -165,8 +178,8 @@ int ovs_l2_nl_get_mac_doit(struct sk_buff *skb, struct genl_info *info)
 		goto out;
 	}
 	rcu_read_lock();
-	m = ovs_l2_find(ovs, addr);
-	if (m && (peer_id < 0 || READ_ONCE(m->peer)->id == peer_id))
+	m = ovs_l2_find(ovs, req.addr);
+	if (m && (req.peer_id < 0 || READ_ONCE(m->peer)->id == req.peer_id))
 		ret = ovs_l2_nl_put_mac(msg, info->snd_portid, info->snd_seq, 0,
 					ovs, m, jiffies);
 	else
@@ -188,34 +201,27 @@ out:
 int ovs_l2_nl_del_mac_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct ovs_peer *peer = NULL;
-	u8 addr[ETH_ALEN];
+	struct ovs_l2_nl_req req;
 	struct ovs_dev *ovs;
-	bool has_addr;
-	s64 peer_id;
 	int ret;
 
-	ovs = ovs_nl_dev(genl_info_net(info), info->attrs, info->extack);
+	ovs = ovs_l2_nl_start(genl_info_net(info), info->attrs, &req,
+			      info->extack);
 	if (IS_ERR(ovs))
 		return PTR_ERR(ovs);
-	ret = ovs_l2_nl_is_tap(ovs, info->extack);
-	if (!ret)
-		ret = ovs_l2_nl_filter(info->attrs, &peer_id, addr, &has_addr,
-				       info->extack);
-	if (ret)
-		goto out;
 
-	if (peer_id >= 0) {
-		peer = ovs_peer_get_by_id(ovs, peer_id);
+	if (req.peer_id >= 0) {
+		peer = ovs_peer_get_by_id(ovs, req.peer_id);
 		if (!peer) {
 			NL_SET_ERR_MSG_MOD(info->extack, "no peer with this peer-id");
 			ret = -ENOENT;
 			goto out;
 		}
 	}
-	ret = ovs_l2_flush(ovs, peer, has_addr ? addr : NULL);
+	ret = ovs_l2_flush(ovs, peer, req.has_addr ? req.addr : NULL);
 	if (peer)
 		ovs_peer_put(peer);
-	if (!ret && has_addr) {
+	if (!ret && req.has_addr) {
 		NL_SET_ERR_MSG_MOD(info->extack, "no such MAC table entry");
 		ret = -ENOENT;
 	} else {
