@@ -125,6 +125,12 @@ void ovs_decrypt_done(struct ovs_cctx *ctx, int err)
 		goto out;
 	}
 
+	if (ovs->dev_type == OVPN_SC_DEV_TYPE_TAP) {
+		/* an Ethernet frame: l2.c checks, learns and delivers it */
+		ovs_l2_rx(peer, skb);
+		goto out;
+	}
+
 	skb_reset_network_header(skb);
 	if (unlikely(!ovs_inner_proto(skb))) {
 		reason = OVPN_SC_DROP_REASON_BAD_INNER;
@@ -299,7 +305,7 @@ void ovs_encrypt_done(struct ovs_cctx *ctx, int err)
 }
 
 /* encrypt and send one (non-GSO) packet; consumes @skb */
-static void ovs_xmit_one(struct ovs_peer *peer, struct sk_buff *skb)
+void ovs_xmit_one(struct ovs_peer *peer, struct sk_buff *skb)
 {
 	struct ovs_dev *ovs = peer->ovs;
 	enum ovpn_sc_drop_reason reason;

@@ -7,6 +7,7 @@
  */
 
 #include <linux/capability.h>
+#include <linux/etherdevice.h>
 #include <linux/if_arp.h>
 #include <linux/inetdevice.h>
 #include <linux/ip.h>
@@ -48,10 +49,12 @@ struct ovs_net {
 static unsigned int ovs_net_id __read_mostly;
 
 static const struct net_device_ops ovs_netdev_ops;
+static const struct net_device_ops ovs_l2_netdev_ops;
 
 bool ovs_dev_is_ovs(const struct net_device *dev)
 {
-	return dev->netdev_ops == &ovs_netdev_ops;
+	return dev->netdev_ops == &ovs_netdev_ops ||
+	       dev->netdev_ops == &ovs_l2_netdev_ops;
 }
 
 static int ovs_ndo_init(struct net_device *dev)
@@ -97,6 +100,7 @@ static void ovs_ndo_uninit(struct net_device *dev)
 
 	cancel_delayed_work_sync(&ovs->keepalive_work);
 	ovs_peer_del_all(ovs, NULL, OVPN_SC_DEL_PEER_REASON_TEARDOWN);
+	ovs_l2_uninit(ovs);
 	ovs_sock_unlisten(ovs);
 	list_del_init(&ovs->node);
 }
@@ -139,6 +143,9 @@ static bool ovs_drop_is_rx(int reason)
 	case OVPN_SC_DROP_REASON_SPOOFED:
 	case OVPN_SC_DROP_REASON_BAD_INNER:
 	case OVPN_SC_DROP_REASON_NON_DATA:
+	case OVPN_SC_DROP_REASON_MAC_BAD_SRC:
+	case OVPN_SC_DROP_REASON_MAC_SPOOFED:
+	case OVPN_SC_DROP_REASON_MAC_LIMIT:
 		return true;
 	}
 	return false;
@@ -170,6 +177,18 @@ static const struct net_device_ops ovs_netdev_ops = {
 	.ndo_get_stats64	= ovs_get_stats64,
 };
 
+/* dev-type tap: an Ethernet device (l2.c) */
+static const struct net_device_ops ovs_l2_netdev_ops = {
+	.ndo_init		= ovs_ndo_init,
+	.ndo_uninit		= ovs_ndo_uninit,
+	.ndo_open		= ovs_ndo_open,
+	.ndo_stop		= ovs_ndo_stop,
+	.ndo_start_xmit		= ovs_l2_xmit,
+	.ndo_get_stats64	= ovs_get_stats64,
+	.ndo_set_mac_address	= eth_mac_addr,
+	.ndo_validate_addr	= eth_validate_addr,
+};
+
 static void ovs_setup(struct net_device *dev)
 {
 	struct ovs_dev *ovs = netdev_priv(dev);
@@ -186,6 +205,7 @@ static void ovs_setup(struct net_device *dev)
 	ovs_lpm_init(ovs);
 	INIT_DELAYED_WORK(&ovs->keepalive_work, ovs_keepalive_work);
 	INIT_LIST_HEAD(&ovs->node);
+	ovs_l2_init(ovs);
 
 	dev->netdev_ops = &ovs_netdev_ops;
 	ovs_compat_tstats_setup(dev);
@@ -213,6 +233,7 @@ static void ovs_setup(struct net_device *dev)
 static const struct nla_policy ovs_link_policy[IFLA_OVPN_SC_MAX + 1] = {
 	[IFLA_OVPN_SC_MODE] = NLA_POLICY_MAX(NLA_U8, OVPN_SC_MODE_MP),
 	[IFLA_OVPN_SC_LISTEN_PORT] = { .type = NLA_U16 },
+	[IFLA_OVPN_SC_DEV_TYPE] = NLA_POLICY_MAX(NLA_U8, OVPN_SC_DEV_TYPE_TAP),
 };
 
 static int ovs_newlink(struct net *src_net, struct net_device *dev,
@@ -237,6 +258,10 @@ static int ovs_newlink(struct net *src_net, struct net_device *dev,
 		ovs->mode = nla_get_u8(data[IFLA_OVPN_SC_MODE]);
 	if (data && data[IFLA_OVPN_SC_LISTEN_PORT])
 		port = nla_get_u16(data[IFLA_OVPN_SC_LISTEN_PORT]);
+
+	if (data && data[IFLA_OVPN_SC_DEV_TYPE] &&
+	    nla_get_u8(data[IFLA_OVPN_SC_DEV_TYPE]) == OVPN_SC_DEV_TYPE_TAP)
+		ovs_l2_setup(dev, &ovs_l2_netdev_ops);
 
 	if (ovs->mode == OVPN_SC_MODE_P2P)
 		netif_carrier_off(dev);
@@ -272,8 +297,9 @@ static int ovs_newlink(struct net *src_net, struct net_device *dev,
 		}
 	}
 
-	netdev_info(dev, "created, mode %s\n",
-		    ovs->mode == OVPN_SC_MODE_MP ? "MP" : "P2P");
+	netdev_info(dev, "created, mode %s, %s\n",
+		    ovs->mode == OVPN_SC_MODE_MP ? "MP" : "P2P",
+		    ovs->dev_type == OVPN_SC_DEV_TYPE_TAP ? "tap" : "tun");
 	return 0;
 }
 
@@ -293,7 +319,8 @@ static int ovs_newlink_params(struct net_device *dev,
 
 static size_t ovs_get_size(const struct net_device *dev)
 {
-	return nla_total_size(sizeof(u8)) + nla_total_size(sizeof(u16));
+	return nla_total_size(sizeof(u8)) + nla_total_size(sizeof(u16)) +
+	       nla_total_size(sizeof(u8));
 }
 
 static int ovs_fill_info(struct sk_buff *skb, const struct net_device *dev)
@@ -302,7 +329,8 @@ static int ovs_fill_info(struct sk_buff *skb, const struct net_device *dev)
 
 	if (nla_put_u8(skb, IFLA_OVPN_SC_MODE, ovs->mode) ||
 	    nla_put_u16(skb, IFLA_OVPN_SC_LISTEN_PORT,
-			READ_ONCE(ovs->listen_port)))
+			READ_ONCE(ovs->listen_port)) ||
+	    nla_put_u8(skb, IFLA_OVPN_SC_DEV_TYPE, ovs->dev_type))
 		return -EMSGSIZE;
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include <linux/workqueue.h>
 #include <net/gro_cells.h>
 
+#include "l2.h"
 #include "stats.h"
 
 #define OVS_VERSION		"0.2.0"
@@ -37,6 +38,7 @@ struct ovs_lpm {
  * struct ovs_dev - private data of an ovpn-shortcut device
  * @dev: the net_device
  * @mode: OVPN_SC_MODE_P2P or OVPN_SC_MODE_MP
+ * @dev_type: OVPN_SC_DEV_TYPE_TUN or OVPN_SC_DEV_TYPE_TAP (Ethernet)
  * @lock: serialises every writer of the tables, @sock and @npeers
  * @by_id: peers by peer-id (RCU)
  * @by_addr: peers by transport address (RCU), for P_DATA_V1
@@ -55,10 +57,12 @@ struct ovs_lpm {
  * @sock_mutex: serialises attaching and detaching @sock
  * @owned_sock: the device-owned socket (static mode), reference held
  * @node: in the list of every device (RTNL)
+ * @l2: MAC table (tap devices in MP mode; l2.c)
  */
 struct ovs_dev {
 	struct net_device *dev;
 	u8 mode;
+	u8 dev_type;
 	spinlock_t lock;	/* writers of the tables, sock, npeers, dead */
 	DECLARE_HASHTABLE(by_id, OVS_HASH_BITS);
 	DECLARE_HASHTABLE(by_addr, OVS_HASH_BITS);
@@ -77,6 +81,7 @@ struct ovs_dev {
 	struct mutex sock_mutex;	/* attach/detach of sock */
 	struct ovs_sock *owned_sock;
 	struct list_head node;
+	struct ovs_l2 l2;
 };
 
 extern struct workqueue_struct *ovs_wq;

@@ -27,11 +27,34 @@ const struct nla_policy ovpn_sc_drops_nl_policy[OVPN_SC_DROPS_ATTR_MAX + 1] = {
 	[OVPN_SC_DROPS_ATTR_BAD_PROTO] = { .type = NLA_U64, },
 	[OVPN_SC_DROPS_ATTR_CRYPTO] = { .type = NLA_U64, },
 	[OVPN_SC_DROPS_ATTR_LOOP] = { .type = NLA_U64, },
+	[OVPN_SC_DROPS_ATTR_BAD_FRAME] = { .type = NLA_U64, },
+	[OVPN_SC_DROPS_ATTR_MAC_BAD_SRC] = { .type = NLA_U64, },
+	[OVPN_SC_DROPS_ATTR_MAC_SPOOFED] = { .type = NLA_U64, },
+	[OVPN_SC_DROPS_ATTR_MAC_LIMIT] = { .type = NLA_U64, },
 };
 
 const struct nla_policy ovpn_sc_key_dir_nl_policy[OVPN_SC_KEY_DIR_ATTR_MAX + 1] = {
 	[OVPN_SC_KEY_DIR_ATTR_CIPHER_KEY] = { .type = NLA_BINARY, .len = 255, },
 	[OVPN_SC_KEY_DIR_ATTR_NONCE_TAIL] = NLA_POLICY_EXACT_LEN(OVPN_SC_NONCE_TAIL_SIZE),
+};
+
+const struct nla_policy ovpn_sc_mac_table_nl_policy[OVPN_SC_MAC_TABLE_ATTR_MAX + 1] = {
+	[OVPN_SC_MAC_TABLE_ATTR_DEV_TYPE] = { .type = NLA_U8, },
+	[OVPN_SC_MAC_TABLE_ATTR_ENTRIES] = { .type = NLA_U32, },
+	[OVPN_SC_MAC_TABLE_ATTR_MAX_ENTRIES] = { .type = NLA_U32, },
+	[OVPN_SC_MAC_TABLE_ATTR_MAX_PEER_ENTRIES] = { .type = NLA_U32, },
+	[OVPN_SC_MAC_TABLE_ATTR_AGEING] = { .type = NLA_U32, },
+	[OVPN_SC_MAC_TABLE_ATTR_LEARNED] = { .type = NLA_U64, },
+	[OVPN_SC_MAC_TABLE_ATTR_AGED] = { .type = NLA_U64, },
+	[OVPN_SC_MAC_TABLE_ATTR_MOVED] = { .type = NLA_U64, },
+	[OVPN_SC_MAC_TABLE_ATTR_FLOODED] = { .type = NLA_U64, },
+	[OVPN_SC_MAC_TABLE_ATTR_FLOOD_COPIES] = { .type = NLA_U64, },
+};
+
+const struct nla_policy ovpn_sc_mac_nl_policy[OVPN_SC_MAC_ATTR_MAX + 1] = {
+	[OVPN_SC_MAC_ATTR_ADDR] = NLA_POLICY_EXACT_LEN(6),
+	[OVPN_SC_MAC_ATTR_PEER_ID] = { .type = NLA_U32, },
+	[OVPN_SC_MAC_ATTR_AGE_MS] = { .type = NLA_U32, },
 };
 
 const struct nla_policy ovpn_sc_peer_ntf_nl_policy[OVPN_SC_PEER_NTF_ATTR_MAX + 1] = {
@@ -124,4 +147,6 @@ const struct nla_policy ovpn_sc_ovpn_nl_policy[OVPN_SC_ATTR_MAX + 1] = {
 	[OVPN_SC_ATTR_IROUTE] = NLA_POLICY_NESTED(ovpn_sc_iroute_nl_policy),
 	[OVPN_SC_ATTR_DEV] = NLA_POLICY_NESTED(ovpn_sc_dev_nl_policy),
 	[OVPN_SC_ATTR_PEER_NTF] = NLA_POLICY_NESTED(ovpn_sc_peer_ntf_nl_policy),
+	[OVPN_SC_ATTR_MAC] = NLA_POLICY_NESTED(ovpn_sc_mac_nl_policy),
+	[OVPN_SC_ATTR_MAC_TABLE] = NLA_POLICY_NESTED(ovpn_sc_mac_table_nl_policy),
 };

@@ -13,6 +13,8 @@
 
 extern const struct nla_policy ovpn_sc_drops_nl_policy[OVPN_SC_DROPS_ATTR_MAX + 1];
 extern const struct nla_policy ovpn_sc_key_dir_nl_policy[OVPN_SC_KEY_DIR_ATTR_MAX + 1];
+extern const struct nla_policy ovpn_sc_mac_table_nl_policy[OVPN_SC_MAC_TABLE_ATTR_MAX + 1];
+extern const struct nla_policy ovpn_sc_mac_nl_policy[OVPN_SC_MAC_ATTR_MAX + 1];
 extern const struct nla_policy ovpn_sc_peer_ntf_nl_policy[OVPN_SC_PEER_NTF_ATTR_MAX + 1];
 extern const struct nla_policy ovpn_sc_dev_nl_policy[OVPN_SC_DEV_ATTR_MAX + 1];
 extern const struct nla_policy ovpn_sc_iroute_nl_policy[OVPN_SC_IROUTE_ATTR_MAX + 1];

@@ -16,6 +16,7 @@
 #include <uapi/linux/ovpn_shortcut.h>
 
 #include "compat.h"
+#include "l2.h"
 #include "main.h"
 #include "mss.h"
 #include "netlink.h"
@@ -23,7 +24,7 @@
 #include "peer.h"
 #include "udp.h"
 
-static struct genl_family ovs_nl_family;
+struct genl_family ovs_nl_family;
 
 enum ovs_nl_mcgrps {
 	OVS_NL_MCGRP_PEERS,
@@ -47,8 +48,8 @@ static const struct genl_multicast_group ovs_nl_mcgrps[] = {
 })
 
 /* the device named by the top-level ifindex, with a reference */
-static struct ovs_dev *ovs_nl_dev(struct net *net, struct nlattr **attrs,
-				  struct netlink_ext_ack *extack)
+struct ovs_dev *ovs_nl_dev(struct net *net, struct nlattr **attrs,
+			   struct netlink_ext_ack *extack)
 {
 	struct net_device *dev;
 
@@ -977,6 +978,9 @@ static int ovs_nl_fill_dev(struct sk_buff *skb, struct ovs_dev *ovs,
 #undef OVS_PUT64
 
 	nla_nest_end(skb, nest);
+	/* top level, beside the dev nest */
+	if (ovs->dev_type == OVPN_SC_DEV_TYPE_TAP && ovs_l2_nl_put_dev(skb, ovs))
+		goto err;
 	genlmsg_end(skb, hdr);
 	return 0;
 err:
@@ -1196,9 +1200,26 @@ static const struct genl_ops ovs_nl_ops[] = {
 		.flags = GENL_ADMIN_PERM,
 		.doit = ovs_nl_get_dev_doit,
 	},
+	/* layer 2 (l2_nl.c) */
+	{
+		.cmd = OVPN_SC_CMD_GET_MAC,
+		.flags = GENL_ADMIN_PERM,
+		.doit = ovs_l2_nl_get_mac_doit,
+		.dumpit = ovs_l2_nl_get_mac_dumpit,
+	},
+	{
+		.cmd = OVPN_SC_CMD_DEL_MAC,
+		.flags = GENL_ADMIN_PERM,
+		.doit = ovs_l2_nl_del_mac_doit,
+	},
+	{
+		.cmd = OVPN_SC_CMD_SET_MAC_TABLE,
+		.flags = GENL_ADMIN_PERM,
+		.doit = ovs_l2_nl_set_mac_table_doit,
+	},
 };
 
-static struct genl_family ovs_nl_family __ro_after_init = {
+struct genl_family ovs_nl_family __ro_after_init = {
 	.name = OVPN_SC_FAMILY_NAME,
 	.version = OVPN_SC_FAMILY_VERSION,
 	.maxattr = OVPN_SC_ATTR_MAX,

@@ -8,8 +8,18 @@
 
 #include <linux/types.h>
 
+struct genl_family;
+struct net;
+struct netlink_ext_ack;
+struct nlattr;
+struct ovs_dev;
 struct ovs_peer;
 struct ovs_key;
+
+extern struct genl_family ovs_nl_family;
+
+struct ovs_dev *ovs_nl_dev(struct net *net, struct nlattr **attrs,
+			   struct netlink_ext_ack *extack);
 
 int ovs_nl_register(void);
 void ovs_nl_unregister(void);

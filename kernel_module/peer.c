@@ -144,6 +144,7 @@ struct ovs_peer *ovs_peer_new(struct ovs_dev *ovs, u32 id,
 	INIT_HLIST_NODE(&peer->hn_vip6);
 	INIT_LIST_HEAD(&peer->iroutes);
 	INIT_LIST_HEAD(&peer->del_node);
+	INIT_LIST_HEAD(&peer->macs);
 	INIT_RCU_WORK(&peer->release_work, ovs_peer_release_work);
 	ovs_crypto_state_init(&peer->crypto);
 	peer->last_recv = jiffies;
@@ -346,6 +347,7 @@ static bool ovs_peer_unhash(struct ovs_peer *peer, u8 reason)
 
 	list_for_each_entry_safe(ir, tmp, &peer->iroutes, peer_node)
 		ovs_lpm_unlink(ovs, ir);
+	ovs_l2_peer_unlink(ovs, peer);
 
 	ovs->npeers--;
 	return true;

@@ -66,6 +66,8 @@ struct ovs_iroute {
  * @stats: counters
  * @iroutes: this peer's iroutes (under ovs->lock); GET_PEER walks it
  * @del_node: link in a private list of peers being deleted together
+ * @macs: MAC table entries this peer owns (tap devices; under ovs->lock)
+ * @nmacs: number of @macs (under ovs->lock)
  * @hashed: in the tables (under ovs->lock)
  * @delete_reason: reason given when unhashed
  * @release_work: frees the peer after a grace period, in process context
@@ -92,6 +94,8 @@ struct ovs_peer {
 	struct ovs_peer_stats stats;
 	struct list_head iroutes;
 	struct list_head del_node;
+	struct list_head macs;
+	unsigned int nmacs;
 	bool hashed;
 	u8 delete_reason;
 	struct rcu_work release_work;

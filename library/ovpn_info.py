@@ -73,6 +73,18 @@ devices:
       returned: always
     mss_clamped_tx: {description: SYNs lowered entering the device., type: int, returned: always}
     mss_clamped_rx: {description: Decrypted SYNs lowered., type: int, returned: always}
+    dev_type: {description: "tun (IP) or tap (Ethernet frames).", type: str, returned: always}
+    mac_table:
+      description: >-
+        MAC learning table of a tap device: entries, max_entries, max_peer_entries,
+        ageing (seconds), learned, aged, moved, flooded, flood_copies.
+      type: dict
+      returned: when dev_type is tap
+    macs:
+      description: The learnt source MACs of a tap device, each with addr, peer_id and age_ms.
+      type: list
+      elements: dict
+      returned: when dev_type is tap
     peers:
       description: >-
         The peers with peer_id, remote, remote_port, local, local_port, vips,

@@ -65,6 +65,9 @@ OVPN_SC_CMD_SET_DEV = 10
 OVPN_SC_CMD_GET_DEV = 11
 OVPN_SC_CMD_PEER_FLOAT_NTF = 12
 OVPN_SC_CMD_KEY_EXHAUSTED_NTF = 13
+OVPN_SC_CMD_GET_MAC = 14
+OVPN_SC_CMD_DEL_MAC = 15
+OVPN_SC_CMD_SET_MAC_TABLE = 16
 
 # netlink constants not every pyroute2 version exports
 SOL_NETLINK = 270
@@ -95,6 +98,9 @@ class Cmd(enum.IntEnum):
     GET_DEV = OVPN_SC_CMD_GET_DEV
     PEER_FLOAT_NTF = OVPN_SC_CMD_PEER_FLOAT_NTF
     KEY_EXHAUSTED_NTF = OVPN_SC_CMD_KEY_EXHAUSTED_NTF
+    GET_MAC = OVPN_SC_CMD_GET_MAC
+    DEL_MAC = OVPN_SC_CMD_DEL_MAC
+    SET_MAC_TABLE = OVPN_SC_CMD_SET_MAC_TABLE
 
 
 class CipherAlg(enum.IntEnum):
@@ -129,6 +135,13 @@ class Mode(enum.IntEnum):
     MP = 1
 
 
+class DevType(enum.IntEnum):
+    """enum ovpn_sc_dev_type: IP packets (tun) or Ethernet frames (tap)"""
+
+    TUN = 0
+    TAP = 1
+
+
 class DropReason(enum.IntEnum):
     """enum ovpn_sc_drop_reason (drops nest attribute type = reason + 1)"""
 
@@ -148,6 +161,10 @@ class DropReason(enum.IntEnum):
     BAD_PROTO = 13
     CRYPTO = 14
     LOOP = 15
+    BAD_FRAME = 16
+    MAC_BAD_SRC = 17
+    MAC_SPOOFED = 18
+    MAC_LIMIT = 19
 
 
 def enum_name(value: enum.IntEnum) -> str:
@@ -293,6 +310,10 @@ class ovpn_sc_drops(nla):
         ("OVPN_SC_DROPS_ATTR_BAD_PROTO", "uint64"),
         ("OVPN_SC_DROPS_ATTR_CRYPTO", "uint64"),
         ("OVPN_SC_DROPS_ATTR_LOOP", "uint64"),
+        ("OVPN_SC_DROPS_ATTR_BAD_FRAME", "uint64"),
+        ("OVPN_SC_DROPS_ATTR_MAC_BAD_SRC", "uint64"),
+        ("OVPN_SC_DROPS_ATTR_MAC_SPOOFED", "uint64"),
+        ("OVPN_SC_DROPS_ATTR_MAC_LIMIT", "uint64"),
     )
 
 
@@ -392,6 +413,39 @@ class ovpn_sc_peer_ntf(nla):
     )
 
 
+class ovpn_sc_mac(nla):
+    """enum ovpn_sc_mac_attrs: a MAC table entry (get-mac) or what del-mac flushes"""
+
+    prefix = "OVPN_SC_MAC_ATTR_"
+    nla_flags = NLA_F_NESTED
+    nla_map = (
+        ("OVPN_SC_MAC_ATTR_UNSPEC", "none"),
+        ("OVPN_SC_MAC_ATTR_ADDR", "cdata"),
+        ("OVPN_SC_MAC_ATTR_PEER_ID", "uint32"),
+        ("OVPN_SC_MAC_ATTR_AGE_MS", "uint32"),
+    )
+
+
+class ovpn_sc_mac_table(nla):
+    """enum ovpn_sc_mac_table_attrs: bounds, ageing and counters of a MAC table"""
+
+    prefix = "OVPN_SC_MAC_TABLE_ATTR_"
+    nla_flags = NLA_F_NESTED
+    nla_map = (
+        ("OVPN_SC_MAC_TABLE_ATTR_UNSPEC", "none"),
+        ("OVPN_SC_MAC_TABLE_ATTR_DEV_TYPE", "uint8"),
+        ("OVPN_SC_MAC_TABLE_ATTR_ENTRIES", "uint32"),
+        ("OVPN_SC_MAC_TABLE_ATTR_MAX_ENTRIES", "uint32"),
+        ("OVPN_SC_MAC_TABLE_ATTR_MAX_PEER_ENTRIES", "uint32"),
+        ("OVPN_SC_MAC_TABLE_ATTR_AGEING", "uint32"),
+        ("OVPN_SC_MAC_TABLE_ATTR_LEARNED", "uint64"),
+        ("OVPN_SC_MAC_TABLE_ATTR_AGED", "uint64"),
+        ("OVPN_SC_MAC_TABLE_ATTR_MOVED", "uint64"),
+        ("OVPN_SC_MAC_TABLE_ATTR_FLOODED", "uint64"),
+        ("OVPN_SC_MAC_TABLE_ATTR_FLOOD_COPIES", "uint64"),
+    )
+
+
 def _get_peer_class(_msg: Any, *argv: Any, **kwarg: Any) -> type[nla]:
     """OVPN_SC_ATTR_GET_PEER nests get-peer in requests and get-peer-resp in replies."""
     if "data" in kwarg:
@@ -420,6 +474,8 @@ class ovpn_sc_msg(genlmsg):
         ("OVPN_SC_ATTR_IROUTE", "ovpn_sc_iroute"),
         ("OVPN_SC_ATTR_DEV", "ovpn_sc_dev"),
         ("OVPN_SC_ATTR_PEER_NTF", "ovpn_sc_peer_ntf"),
+        ("OVPN_SC_ATTR_MAC", "ovpn_sc_mac"),
+        ("OVPN_SC_ATTR_MAC_TABLE", "ovpn_sc_mac_table"),
     )
     ovpn_sc_new_peer = ovpn_sc_new_peer
     ovpn_sc_set_peer = ovpn_sc_set_peer
@@ -432,6 +488,8 @@ class ovpn_sc_msg(genlmsg):
     ovpn_sc_iroute = ovpn_sc_iroute
     ovpn_sc_dev = ovpn_sc_dev
     ovpn_sc_peer_ntf = ovpn_sc_peer_ntf
+    ovpn_sc_mac = ovpn_sc_mac
+    ovpn_sc_mac_table = ovpn_sc_mac_table
     parse_get_peer = staticmethod(_get_peer_class)
 
 
@@ -448,6 +506,7 @@ class ovpn_sc_link_data(nla):
         ("IFLA_OVPN_SC_UNSPEC", "none"),
         ("IFLA_OVPN_SC_MODE", "uint8"),
         ("IFLA_OVPN_SC_LISTEN_PORT", "uint16"),
+        ("IFLA_OVPN_SC_DEV_TYPE", "uint8"),
     )
 
 
@@ -482,6 +541,8 @@ ATTRIBUTE_SETS: dict[str, type[nla]] = {
     "iroute": ovpn_sc_iroute,
     "dev": ovpn_sc_dev,
     "peer-ntf": ovpn_sc_peer_ntf,
+    "mac": ovpn_sc_mac,
+    "mac-table": ovpn_sc_mac_table,
 }
 
 
@@ -518,14 +579,20 @@ def register_link_kind() -> None:
 
 
 def create_device(ifname: str, mode: Mode | int = Mode.P2P,
-                  listen_port: int | None = None) -> int:
-    """RTM_NEWLINK of kind "ovpn-shortcut"; returns the new ifindex."""
+                  listen_port: int | None = None,
+                  dev_type: DevType | int = DevType.TUN) -> int:
+    """RTM_NEWLINK of kind "ovpn-shortcut"; returns the new ifindex.
+
+    dev_type TAP makes an Ethernet device carrying frames (OpenVPN "dev tap").
+    """
     from pyroute2 import IPRoute
 
     register_link_kind()
     kwargs: dict[str, Any] = {"ovpn_sc_mode": int(mode)}
     if listen_port is not None:
         kwargs["ovpn_sc_listen_port"] = listen_port
+    if int(dev_type) != DevType.TUN:
+        kwargs["ovpn_sc_dev_type"] = int(dev_type)
     with IPRoute(ext_ack=True) as ipr:
         try:
             ipr.link("add", ifname=ifname, kind=OVPN_SC_LINK_KIND, **kwargs)
@@ -710,6 +777,10 @@ class Drops:
     bad_proto: int = 0
     crypto: int = 0
     loop: int = 0
+    bad_frame: int = 0
+    mac_bad_src: int = 0
+    mac_spoofed: int = 0
+    mac_limit: int = 0
 
     @property
     def total(self) -> int:
@@ -878,6 +949,45 @@ class Device:
     mss_clamped_tx: int = 0
     mss_clamped_rx: int = 0
     ifname: str | None = None
+    mac_table: MacTable | None = None
+
+
+@dataclass
+class MacTable:
+    """The MAC table of a tap device as get-dev reports it (None on tun devices)."""
+
+    dev_type: DevType | int = DevType.TAP
+    entries: int = 0
+    max_entries: int = 0
+    max_peer_entries: int = 0
+    ageing: int = 0
+    learned: int = 0
+    aged: int = 0
+    moved: int = 0
+    flooded: int = 0
+    flood_copies: int = 0
+
+
+@dataclass
+class MacEntry:
+    """One learnt source MAC of a tap device (get-mac)."""
+
+    addr: str
+    peer_id: int
+    age_ms: int = 0
+    ifindex: int | None = None
+
+
+def mac_text(raw: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+def mac_bytes(text: str) -> bytes:
+    """6 bytes of "02:00:5e:10:00:01" (ValueError otherwise)."""
+    parts = text.replace("-", ":").split(":")
+    if len(parts) != 6:
+        raise ValueError(f"not a MAC address: {text!r}")
+    return bytes(int(p, 16) for p in parts)
 
 
 @dataclass
@@ -990,6 +1100,29 @@ def parse_peer(n: Any, ifindex: int | None = None) -> Peer:
         drops=parse_drops(_get(n, "DROPS")),
         ifindex=ifindex,
     )
+
+
+def parse_mac_table(n: Any) -> MacTable:
+    t = MacTable()
+    for f in fields(t):
+        setattr(t, f.name, _get(n, f.name.upper(), 0))
+    if t.dev_type in (0, 1):
+        t.dev_type = DevType(t.dev_type)
+    return t
+
+
+def parse_mac(n: Any, ifindex: int | None = None) -> MacEntry:
+    return MacEntry(addr=mac_text(bytes(_get(n, "ADDR", b""))), peer_id=_get(n, "PEER_ID", 0),
+                    age_ms=_get(n, "AGE_MS", 0), ifindex=ifindex)
+
+
+def build_mac_filter(peer_id: int | None, addr: str | None) -> list[list[Any]]:
+    attrs: list[list[Any]] = []
+    if peer_id is not None:
+        attrs.append(["OVPN_SC_MAC_ATTR_PEER_ID", peer_id])
+    if addr is not None:
+        attrs.append(["OVPN_SC_MAC_ATTR_ADDR", mac_bytes(addr)])
+    return attrs
 
 
 def parse_device(n: Any, ifindex: int) -> Device:
@@ -1276,8 +1409,51 @@ class OvpnShortcut:
             if n is not None:
                 device = parse_device(n, r.get_attr("OVPN_SC_ATTR_IFINDEX") or ifindex)
                 device.ifname = _ifname(device.ifindex)
+                mt = r.get_attr("OVPN_SC_ATTR_MAC_TABLE")
+                if mt is not None:
+                    device.mac_table = parse_mac_table(mt)
                 return device
         raise OvpnShortcutError(errno.ENOENT, "empty get-dev reply", "get-dev")
+
+    # -- MAC table (tap devices)
+
+    def dump_macs(self, dev: int | str, peer_id: int | None = None,
+                  addr: str | None = None) -> list[MacEntry]:
+        """The learnt MACs of a tap device, all or one peer's / one address (get-mac dump)."""
+        attrs = build_mac_filter(peer_id, addr)
+        msg = build_msg(OVPN_SC_CMD_GET_MAC, ifindex_of(dev),
+                        "OVPN_SC_ATTR_MAC" if attrs else None, attrs)
+        out = []
+        for r in self.request(msg, dump=True):
+            n = r.get_attr("OVPN_SC_ATTR_MAC")
+            if n is not None:
+                out.append(parse_mac(n, r.get_attr("OVPN_SC_ATTR_IFINDEX")))
+        return sorted(out, key=lambda m: (m.peer_id, m.addr))
+
+    def get_mac(self, dev: int | str, addr: str, peer_id: int | None = None) -> MacEntry:
+        """The entry of one MAC (OvpnShortcutError ENOENT if not learnt, or not peer_id's)."""
+        replies = self._do(OVPN_SC_CMD_GET_MAC, dev, "OVPN_SC_ATTR_MAC",
+                           build_mac_filter(peer_id, addr))
+        for r in replies:
+            n = r.get_attr("OVPN_SC_ATTR_MAC")
+            if n is not None:
+                return parse_mac(n, r.get_attr("OVPN_SC_ATTR_IFINDEX"))
+        raise OvpnShortcutError(errno.ENOENT, "empty get-mac reply", "get-mac")
+
+    def del_mac(self, dev: int | str, peer_id: int | None = None,
+                addr: str | None = None) -> None:
+        """Flush the MAC table: every entry, one peer's, or one address."""
+        self._do(OVPN_SC_CMD_DEL_MAC, dev, "OVPN_SC_ATTR_MAC", build_mac_filter(peer_id, addr))
+
+    def set_mac_table(self, dev: int | str, max_entries: int | None = None,
+                      max_peer_entries: int | None = None, ageing: int | None = None) -> None:
+        """Bounds (1..65536 entries) and ageing (10..86400 s) of a tap device's MAC table."""
+        attrs: list[list[Any]] = []
+        for name, value in (("MAX_ENTRIES", max_entries),
+                            ("MAX_PEER_ENTRIES", max_peer_entries), ("AGEING", ageing)):
+            if value is not None:
+                attrs.append(["OVPN_SC_MAC_TABLE_ATTR_" + name, value])
+        self._do(OVPN_SC_CMD_SET_MAC_TABLE, dev, "OVPN_SC_ATTR_MAC_TABLE", attrs)
 
     # -- notifications
 
@@ -1378,7 +1554,8 @@ class PeerListener:
 
 __all__ = [
     "ATTRIBUTE_SETS", "SPEC_TYPE_ATOMS", "CipherAlg", "Cmd", "Counters", "DelPeerReason",
-    "Device", "DropReason", "Drops", "Endpoint", "Key", "KeyDir", "KeyExhausted", "KeySlot",
+    "DevType", "Device", "DropReason", "Drops", "Endpoint", "Key", "KeyDir", "KeyExhausted",
+    "KeySlot", "MacEntry", "MacTable",
     "Mode", "OvpnShortcut", "OvpnShortcutError", "Peer", "PeerDeleted", "PeerEvent",
     "PeerFloated", "PeerListener", "create_device", "decode_sockaddr",
     "delete_device", "encode_sockaddr", "list_devices", "parse_nlmsgerr",

@@ -633,7 +633,14 @@ class NetlinkBackend:
                 "userspace_packets": d.userspace_packets,
                 "keepalive_rx": d.keepalive_rx, "keepalive_tx": d.keepalive_tx,
                 "mss_clamp": d.mss_clamp, "mss_clamped_tx": d.mss_clamped_tx,
-                "mss_clamped_rx": d.mss_clamped_rx}
+                "mss_clamped_rx": d.mss_clamped_rx,
+                "dev_type": "tap" if d.mac_table is not None else "tun",
+                **({"mac_table": to_jsonable(d.mac_table)} if d.mac_table is not None else {})}
+
+    def macs(self, name: str) -> list[dict[str, Any]]:
+        """The learnt MACs of a tap device: addr, peer_id, age_ms."""
+        return [{"addr": m.addr, "peer_id": m.peer_id, "age_ms": m.age_ms}
+                for m in self.ovs.dump_macs(name)]
 
     def create_device(self, name: str, mode: str, listen_port: int | None) -> None:
         create_device(name, Mode(MODES[mode]), listen_port)
@@ -800,6 +807,8 @@ def gather_facts(backend: Any, device: str | None) -> list[dict[str, Any]]:
                       if k not in ("mode", "listen_port", "peers", "mss_clamp")})
         facts["peer_count"] = dev.get("peers", 0)
         facts["peers"] = [peer_facts(p) for p in backend.peers(name)]
+        if dev.get("dev_type") == "tap":
+            facts["macs"] = backend.macs(name)
         out.append(facts)
     return out
 

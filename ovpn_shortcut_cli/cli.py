@@ -2,7 +2,7 @@
 """ovpn-shortcut: show and change ovpn-shortcut devices, peers, keys and iroutes.
 
   ovpn-shortcut show [DEV]
-  ovpn-shortcut dev add DEV [--mode p2p|mp] [--listen-port N] | dev del DEV
+  ovpn-shortcut dev add DEV [--mode p2p|mp] [--type tun|tap] [--listen-port N] | dev del DEV
   ovpn-shortcut dev set DEV [--listen-port N [--family inet|inet6]] [--mss N]
   ovpn-shortcut peer add DEV ID [--remote HOST:PORT] [--bind HOST:PORT | --fd N]
                 [--vpn-ipv4 A] [--vpn-ipv6 A] [--local-ip A] [--data-v1]
@@ -14,6 +14,8 @@
                 (or --encrypt-key HEX ... in argv: visible to every local user in ps)
   ovpn-shortcut key swap DEV ID | key del DEV ID --slot primary|secondary
   ovpn-shortcut iroute add|del DEV ID PREFIX/LEN
+  ovpn-shortcut mac list|flush DEV [ID] [--addr MAC]    (MAC table of a tap device)
+  ovpn-shortcut mac set DEV [--max-entries N] [--max-peer-entries N] [--ageing S]
   ovpn-shortcut watch [--count N] [--timeout S]
   ovpn-shortcut metrics [--status DEV=FILE ...] [--output FILE]   (Prometheus text)
 
@@ -108,7 +110,22 @@ def format_device(dev: Any) -> str:
         f"  mss-clamp {dev.mss_clamp or 'off'} (IPv6 {_mss6(dev.mss_clamp)}), "
         f"clamped SYNs tx {dev.mss_clamped_tx} rx {dev.mss_clamped_rx}",
         f"  drops {_drops_text(dev.drops)}",
-    ])
+    ] + ([format_mac_table(dev.mac_table)] if dev.mac_table is not None else []))
+
+
+def format_mac_table(t: Any) -> str:
+    return (f"  mac table (tap): {t.entries} entries, max {t.max_entries}, "
+            f"max per peer {t.max_peer_entries}, ageing {t.ageing} s; learned {t.learned}, "
+            f"aged {t.aged}, moved {t.moved}, flooded {t.flooded} "
+            f"({t.flood_copies} copies)")
+
+
+def format_macs(macs: list[Any]) -> str:
+    if not macs:
+        return "no learnt MAC"
+    rows = [["MAC", "PEER", "AGE"]]
+    rows += [[m.addr, str(m.peer_id), f"{m.age_ms / 1000:.1f} s"] for m in macs]
+    return _table(rows)
 
 
 def _mss6(mss: int) -> str:
@@ -150,7 +167,8 @@ def cmd_show(args: argparse.Namespace) -> None:
 
 
 def cmd_dev_add(args: argparse.Namespace) -> None:
-    ifindex = nl.create_device(args.dev, nl.parse_enum(nl.Mode, args.mode), args.listen_port)
+    ifindex = nl.create_device(args.dev, nl.parse_enum(nl.Mode, args.mode), args.listen_port,
+                               nl.parse_enum(nl.DevType, args.type))
     emit(args, {"ok": True, "ifname": args.dev, "ifindex": ifindex}, None)
 
 
@@ -295,6 +313,41 @@ def cmd_iroute(args: argparse.Namespace) -> None:
     emit(args, {"ok": True}, None)
 
 
+def cmd_mac(args: argparse.Namespace) -> None:
+    with nl.OvpnShortcut() as ovs:
+        if args.action == "list":
+            macs = ovs.dump_macs(args.dev, args.peer_id, args.addr)
+            emit(args, {"macs": macs}, format_macs(macs))
+        elif args.action == "flush":
+            ovs.del_mac(args.dev, args.peer_id, args.addr)
+            emit(args, {"ok": True}, None)
+        else:
+            ovs.set_mac_table(args.dev, args.max_entries, args.max_peer_entries, args.ageing)
+            emit(args, {"ok": True}, None)
+
+
+def _mac_arg(text: str) -> str:
+    try:
+        return nl.mac_text(nl.mac_bytes(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_mac_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    mac = sub.add_parser("mac", help="MAC table of a tap device").add_subparsers(
+        dest="action", required=True)
+    for name, text in (("list", "learnt MACs (all, one peer's, or one address)"),
+                       ("flush", "forget MACs (all, one peer's, or one address)")):
+        p = _sub(mac, name, cmd_mac, text, common)
+        _dev_peer(p, peer_optional=True)
+        p.add_argument("--addr", type=_mac_arg, help="one MAC address")
+    p = _sub(mac, "set", cmd_mac, "bounds and ageing of the table", common)
+    p.add_argument("dev")
+    p.add_argument("--max-entries", type=int, help="entries of the device (1..65536)")
+    p.add_argument("--max-peer-entries", type=int, help="entries of one peer (1..65536)")
+    p.add_argument("--ageing", type=int, help="seconds an unseen entry lives (10..86400)")
+
+
 def _status_arg(text: str) -> tuple[str, str]:
     dev, sep, path = text.partition("=")
     if not sep or not dev or not path:
@@ -356,6 +409,8 @@ def _add_dev_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p = _sub(dev, "add", cmd_dev_add, "create a device (rtnetlink)", common)
     p.add_argument("dev")
     p.add_argument("--mode", default="p2p", choices=["p2p", "mp"])
+    p.add_argument("--type", default="tun", choices=["tun", "tap"],
+                   help="tap: an Ethernet device carrying frames (OpenVPN dev tap)")
     p.add_argument("--listen-port", type=checks.port)
     p = _sub(dev, "del", cmd_dev_del, "delete a device", common)
     p.add_argument("dev")
@@ -428,6 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dev_commands(sub, common)
     _add_peer_commands(sub, common)
     _add_key_commands(sub, common)
+    _add_mac_commands(sub, common)
     p = _sub(sub, "iroute", cmd_iroute, "route a prefix to a peer", common)
     p.add_argument("action", choices=["add", "del"])
     _dev_peer(p)

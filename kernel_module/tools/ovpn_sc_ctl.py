@@ -5,7 +5,7 @@
 Attribute and command numbers are read from the uapi header generated from
 ovpn-shortcut.yaml, so this tool follows the spec.
 
-  ovpn_sc_ctl.py link-add DEV [--mode p2p|mp] [--listen-port N]
+  ovpn_sc_ctl.py link-add DEV [--mode p2p|mp] [--type tun|tap] [--listen-port N]
   ovpn_sc_ctl.py new-peer DEV --id N --remote IP:PORT [--bind IP:PORT] [--vip4 A]
                  [--vip6 A] [--local-ip A] [--v1]
   ovpn_sc_ctl.py new-key DEV --id N [--slot 0|1] [--key-id K] --alg aes-gcm|chacha|none
@@ -14,6 +14,10 @@ ovpn-shortcut.yaml, so this tool follows the spec.
   ovpn_sc_ctl.py del-peer|swap-keys DEV --id N ; del-key DEV --id N --slot S
   ovpn_sc_ctl.py get-peer DEV [--id N] ; get-dev DEV ; set-dev DEV [--listen-port N] [--mss N]
   ovpn_sc_ctl.py new-iroute|del-iroute DEV --id N --prefix A/LEN
+  ovpn_sc_ctl.py get-mac DEV [--id N] ; del-mac DEV [--id N] [--mac M]
+  ovpn_sc_ctl.py set-mac-table DEV [--max N] [--max-peer N] [--ageing S]
+  ovpn_sc_ctl.py send-frames DEV --count N [--src M|random] [--dst M] (raw frames, tests)
+  ovpn_sc_ctl.py send-frames DEV --count N --fuzz [--seed S] [--dst M]   (hostile frames)
   ovpn_sc_ctl.py monitor [--count N] [--timeout S]
   ovpn_sc_ctl.py batch < FILE      one command per line, one process
 
@@ -34,6 +38,7 @@ import argparse
 import ipaddress
 import json
 import os
+import random
 import re
 import socket
 import struct
@@ -186,6 +191,8 @@ SETS = {
     "PEER_NTF": "ovpn_sc_peer_ntf_attrs",
     "DROPS": "ovpn_sc_drops_attrs",
     "IROUTE": "ovpn_sc_iroute_attrs",
+    "MAC": "ovpn_sc_mac_attrs",
+    "MAC_TABLE": "ovpn_sc_mac_table_attrs",
 }
 
 
@@ -210,6 +217,8 @@ def decode_value(name: str, val: bytes) -> Any:
             return socket.inet_ntop(socket.AF_INET, val)
         if len(val) == 16:
             return socket.inet_ntop(socket.AF_INET6, val)
+    if name == "ADDR" and len(val) == 6:
+        return ":".join(f"{b:02x}" for b in val)
     if name == "LOCAL_PORT":
         return struct.unpack("!H", val)[0]
     if len(val) == 0:
@@ -292,6 +301,9 @@ def ifindex(dev: str) -> bytes:
 def link_add(args: argparse.Namespace) -> None:
     nl = Netlink(NETLINK_ROUTE)
     data = [u8(A("ovpn_sc_ifla_attrs", "IFLA_OVPN_SC_MODE"), 1 if args.mode == "mp" else 0)]
+    if getattr(args, "type", "tun") == "tap":
+        data.append(u8(A("ovpn_sc_ifla_attrs", "IFLA_OVPN_SC_DEV_TYPE"),
+                       A("ovpn_sc_dev_type", "OVPN_SC_DEV_TYPE_TAP")))
     if args.listen_port:
         data.append(u16(A("ovpn_sc_ifla_attrs", "IFLA_OVPN_SC_LISTEN_PORT"), args.listen_port))
     if getattr(args, "family", None) == "ovpn-dco-v2":
@@ -351,6 +363,58 @@ def bound_socket(hostport: str) -> socket.socket:
     return _SOCKETS[hostport]
 
 
+def mac_bytes(text: str) -> bytes:
+    return bytes(int(x, 16) for x in text.split(":"))
+
+
+def send_frames(dev: str, count: int, src: str | None, dst: str,
+                fuzz_seed: int | None = None) -> int:
+    """Raw Ethernet frames out of DEV (ethertype 0x88b5, local experimental)."""
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((dev, 0))
+    own = s.getsockname()[4]
+    sent = 0
+    rng = random.Random(fuzz_seed)
+    for i in range(count):
+        if fuzz_seed is not None:
+            try:
+                s.send(fuzz_frame(rng, own, mac_bytes(dst)))
+                sent += 1
+            except OSError:
+                pass  # refused by the sending stack (too long for the MTU)
+            continue
+        if src == "random":
+            # locally administered unicast
+            smac = bytes([0x02]) + os.urandom(5)
+        else:
+            smac = mac_bytes(src) if src else own
+        payload = i.to_bytes(4, "big") + b"\0" * 42
+        frame = mac_bytes(dst) + smac + struct.pack("!H", 0x88B5) + payload
+        s.send(frame)
+        sent += 1
+    s.close()
+    return sent
+
+
+def fuzz_frame(rng: random.Random, own: bytes, dst: bytes) -> bytes:
+    """A hostile frame: odd source MACs, random lengths, ethertypes and payloads."""
+    kind = rng.random()
+    if kind < 0.5:
+        src = own
+    elif kind < 0.7:
+        src = bytes([rng.randrange(256) & 0xFE]) + rng.randbytes(5)  # unicast
+    elif kind < 0.8:
+        src = bytes([rng.randrange(256) | 0x01]) + rng.randbytes(5)  # multicast
+    elif kind < 0.9:
+        src = bytes(6)
+    else:
+        src = rng.randbytes(6)
+    d = rng.choice((dst, b"\xff" * 6, rng.randbytes(6), bytes.fromhex("333300000001")))
+    etype = rng.choice((0x0800, 0x86DD, 0x0806, 0x8100, 0x88A8, rng.randrange(1 << 16)))
+    size = rng.choice((0, 1, 20, 28, 40, 46, rng.randrange(1500), 1500))
+    return d + src + struct.pack("!H", etype) + rng.randbytes(size)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -361,6 +425,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mode", default="p2p")
     p.add_argument("--listen-port", type=int)
     p.add_argument("--mss", type=int, help="set-dev: TCP MSS clamp, 0 = off")
+    p.add_argument("--type", choices=("tun", "tap"), default="tun")
+    p.add_argument("--mac")
+    p.add_argument("--max", type=int)
+    p.add_argument("--max-peer", type=int)
+    p.add_argument("--ageing", type=int)
+    p.add_argument("--src")
+    p.add_argument("--dst", default="ff:ff:ff:ff:ff:ff")
+    p.add_argument("--fuzz", action="store_true")
+    p.add_argument("--seed", type=int, default=1)
     p.add_argument("--listen-family", type=int)
     p.add_argument("--id", type=int)
     p.add_argument("--remote")
@@ -401,6 +474,9 @@ def main(argv: list[str] | None = None) -> int:
         return rc
     if a.command == "link-add":
         link_add(a)
+        return 0
+    if a.command == "send-frames":
+        print(send_frames(a.dev, a.count, a.src, a.dst, a.seed if a.fuzz else None))
         return 0
 
     c = Client(a.family)
@@ -488,6 +564,23 @@ def main(argv: list[str] | None = None) -> int:
                     nest(top("IROUTE"), u32(sub("iroute", "PEER_ID"), a.id),
                          attr(sub("iroute", "PREFIX"), net.network_address.packed),
                          u8(sub("iroute", "PREFIX_LEN"), net.prefixlen)))
+    elif a.command in ("get-mac", "del-mac"):
+        attrs = []
+        if a.id is not None:
+            attrs.append(u32(sub("mac", "PEER_ID"), a.id))
+        if a.mac:
+            attrs.append(attr(sub("mac", "ADDR"), mac_bytes(a.mac)))
+        extra = [nest(top("MAC"), *attrs)] if attrs else []
+        # get-mac: one address is a doit, everything else a (filtered) dump
+        out = c.cmd(a.command.upper().replace("-", "_"), ifindex(a.dev), *extra,
+                    dump=a.command == "get-mac" and not a.mac)
+    elif a.command == "set-mac-table":
+        attrs = []
+        for opt, name in ((a.max, "MAX_ENTRIES"), (a.max_peer, "MAX_PEER_ENTRIES"),
+                          (a.ageing, "AGEING")):
+            if opt is not None:
+                attrs.append(u32(sub("mac_table", name), opt))
+        out = c.cmd("SET_MAC_TABLE", ifindex(a.dev), nest(top("MAC_TABLE"), *attrs))
     elif a.command == "monitor":
         c.nl.sock.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, c.groups["peers"])
         print("listening", file=sys.stderr, flush=True)  # for tests: subscribed from here on

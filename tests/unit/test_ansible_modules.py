@@ -63,6 +63,7 @@ class FakeKernel:
         self.keys: dict[tuple[str, int], osa.KeySpec] = {}
         self.calls: list[str] = []
         self.next_ifindex = 10
+        self.mac_tables: dict[str, list[dict]] = {}  # tap devices: learnt MACs
 
     def close(self) -> None:
         pass
@@ -89,7 +90,16 @@ class FakeKernel:
         d.update(peers=len(self.peer_tables[name]), counters={}, drops={},
                  userspace_packets=0, keepalive_rx=0, keepalive_tx=0,
                  ifindex=self.links[name]["ifindex"])
+        if name in self.mac_tables:
+            d.update(dev_type="tap", mac_table={"entries": len(self.mac_tables[name]),
+                                                "max_entries": 4096, "max_peer_entries": 256,
+                                                "ageing": 300})
+        else:
+            d["dev_type"] = "tun"
         return d
+
+    def macs(self, name):
+        return [dict(m) for m in self.mac_tables[name]]
 
     def add_device(self, name, mode="p2p", listen_port=0, mtu=1500, up=True):
         self.next_ifindex += 1
@@ -548,6 +558,19 @@ def test_info(kern, tmp_path, capsys):
     assert dev["mss"] == 0 and "mss_clamp" not in dev
     r = run(ovpn_info, {"device": "nosuch0"}, kern, tmp_path, capsys)
     assert r["failed"] and "unknown device nosuch0" in r["msg"]
+
+
+def test_info_shows_the_mac_table_of_a_tap_device(kern, tmp_path, capsys):
+    kern.add_device("tap0", mode="mp")
+    kern.mac_tables["tap0"] = [{"addr": "02:aa:bb:cc:dd:01", "peer_id": 1, "age_ms": 1500}]
+    kern.add_device("ovs1")
+    r = run(ovpn_info, {}, kern, tmp_path, capsys)
+    devs = {d["name"]: d for d in r["devices"]}
+    assert devs["tap0"]["dev_type"] == "tap" and devs["tap0"]["mac_table"]["entries"] == 1
+    assert devs["tap0"]["macs"] == [{"addr": "02:aa:bb:cc:dd:01", "peer_id": 1,
+                                     "age_ms": 1500}]
+    assert devs["ovs1"]["dev_type"] == "tun"
+    assert "macs" not in devs["ovs1"] and "mac_table" not in devs["ovs1"]
 
 
 def test_info_says_when_the_module_is_not_loaded(kern, tmp_path, capsys):

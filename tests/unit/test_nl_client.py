@@ -187,6 +187,49 @@ def test_parse_get_dev_mss():
     assert (dev.mss_clamp, dev.mss_clamped_tx, dev.mss_clamped_rx) == (1208, 4, 3)
 
 
+def test_parse_get_dev_of_a_tap_device():
+    dev_nest = nest(10, u8(3, 1), u32(4, 2), nest(13, u64(17, 8), u64(20, 9)))
+    table = nest(13, u8(1, 1), u32(2, 3), u32(3, 4096), u32(4, 256), u32(5, 300),
+                 u64(6, 5), u64(7, 2), u64(8, 1), u64(9, 40), u64(10, 80))
+    (msg,) = decode_all(genl(nl.OVPN_SC_CMD_GET_DEV, u32(1, 5) + dev_nest + table))
+    t = nl.parse_mac_table(msg.get_attr("OVPN_SC_ATTR_MAC_TABLE"))
+    assert t.dev_type is nl.DevType.TAP and t.entries == 3
+    assert (t.max_entries, t.max_peer_entries, t.ageing) == (4096, 256, 300)
+    assert (t.learned, t.aged, t.moved, t.flooded, t.flood_copies) == (5, 2, 1, 40, 80)
+    dev = nl.parse_device(msg.get_attr("OVPN_SC_ATTR_DEV"), 5)
+    # drops nest: type = reason + 1 (mac-bad-src 17, mac-limit 19)
+    assert dev.drops.bad_frame == 8 and dev.drops.mac_limit == 9
+    assert dev.drops.nonzero() == {"bad-frame": 8, "mac-limit": 9}
+
+
+def mac_dump() -> bytes:
+    multi = 0x2
+    entry = [(bytes.fromhex("02aabbccdd01"), 2, 1500), (bytes.fromhex("02aabbccdd02"), 1, 0)]
+    return b"".join(genl(nl.OVPN_SC_CMD_GET_MAC,
+                         u32(1, 5) + nest(12, nla(1, a), u32(2, p), u32(3, age)), multi)
+                    for a, p, age in entry) + nlmsg(nl.NLMSG_DONE, multi, struct.pack("=i", 0))
+
+
+def test_parse_mac_dump():
+    macs = [nl.parse_mac(m.get_attr("OVPN_SC_ATTR_MAC"), m.get_attr("OVPN_SC_ATTR_IFINDEX"))
+            for m in decode_all(mac_dump())]
+    assert macs == [nl.MacEntry("02:aa:bb:cc:dd:01", 2, 1500, 5),
+                    nl.MacEntry("02:aa:bb:cc:dd:02", 1, 0, 5)]
+
+
+def test_mac_filter_and_addresses():
+    assert nl.build_mac_filter(None, None) == []
+    assert nl.build_mac_filter(3, "02-00-5E-10-00-01") == [
+        ["OVPN_SC_MAC_ATTR_PEER_ID", 3], ["OVPN_SC_MAC_ATTR_ADDR", bytes.fromhex("02005e100001")]]
+    for bad in ("02:00:5e", "zz:00:00:00:00:00", ""):
+        with pytest.raises(ValueError):
+            nl.mac_bytes(bad)
+    msg = nl.build_msg(nl.OVPN_SC_CMD_DEL_MAC, 5, "OVPN_SC_ATTR_MAC", nl.build_mac_filter(1, None))
+    msg.encode()
+    # ifindex, then the mac nest holding peer-id 1
+    assert bytes(msg.data)[20:40] == u32(1, 5) + nest(12, u32(2, 1))
+
+
 def test_to_jsonable():
     (p,) = nl.OvpnShortcut._peers(decode_all(genl(7, u32(1, 5) + peer_resp(4)))[:1])
     data = json.loads(json.dumps(nl.to_jsonable(p)))
@@ -390,6 +433,16 @@ def test_cli_parser():
     assert a.json is False and a.dev is None
     a = p.parse_args(["iroute", "del", "ovs0", "3", "10.0.0.0/8"])
     assert a.action == "del" and a.prefix == "10.0.0.0/8"
+    a = p.parse_args(["dev", "add", "tap0", "--mode", "mp", "--type", "tap"])
+    assert (a.mode, a.type) == ("mp", "tap")
+    a = p.parse_args(["mac", "list", "tap0", "2", "--json"])
+    assert a.handler is cli.cmd_mac and a.peer_id == 2 and a.addr is None and a.json
+    a = p.parse_args(["mac", "flush", "tap0", "--addr", "02-AA-bb-cc-dd-01"])
+    assert a.action == "flush" and a.peer_id is None and a.addr == "02:aa:bb:cc:dd:01"
+    a = p.parse_args(["mac", "set", "tap0", "--max-peer-entries", "100", "--ageing", "60"])
+    assert (a.max_entries, a.max_peer_entries, a.ageing) == (None, 100, 60)
+    with pytest.raises(SystemExit):
+        p.parse_args(["mac", "flush", "tap0", "--addr", "02:aa"])
     a = p.parse_args(["watch", "--count", "2", "--timeout", "5", "--json"])
     assert (a.count, a.timeout, a.json) == (2, 5.0, True)
     with pytest.raises(SystemExit):
@@ -405,6 +458,13 @@ def test_cli_formats():
     assert "peer 1 iroutes: 10.9.0.0/24, fd00:1::/64" in text
     dev = nl.Device(ifindex=5, mode=nl.Mode.P2P, ifname="ovs0")
     assert cli.format_device(dev).startswith("ovs0 (ifindex 5): mode p2p")
+    dev.mac_table = nl.MacTable(entries=3, max_entries=4096, max_peer_entries=256, ageing=300)
+    assert "mac table (tap): 3 entries, max 4096, max per peer 256, ageing 300 s" in \
+        cli.format_device(dev)
+    macs = [nl.MacEntry("02:aa:bb:cc:dd:01", 2, 1500, 5)]
+    assert cli.format_macs(macs).splitlines()[1].split() == ["02:aa:bb:cc:dd:01", "2", "1.5",
+                                                              "s"]
+    assert cli.format_macs([]) == "no learnt MAC"
     assert cli.format_event(nl.PeerDeleted(5, 1, nl.DelPeerReason.USERSPACE)) == \
         "peer-deleted ifindex 5 peer 1 reason userspace"
 

@@ -23,6 +23,7 @@ ENUM_CLASSES: dict[str, type[enum.IntEnum]] = {
     "del-peer-reason": nl.DelPeerReason,
     "key-slot": nl.KeySlot,
     "mode": nl.Mode,
+    "dev-type": nl.DevType,
     "drop-reason": nl.DropReason,
 }
 
@@ -217,11 +218,14 @@ def client_calls(ovs):
         "del-iroute": lambda: ovs.del_iroute(5, 1, "10.9.0.0/24"),
         "set-dev": lambda: ovs.set_dev(5, 1194, mss=1208),
         "get-dev": lambda: ovs.get_dev(5),
+        "get-mac": lambda: ovs.get_mac(5, "02:00:5e:10:00:01"),
+        "del-mac": lambda: ovs.del_mac(5, peer_id=1),
+        "set-mac-table": lambda: ovs.set_mac_table(5, max_peer_entries=100),
     }
 
 
 @pytest.mark.parametrize("op", [n for n, _, e in spec_ops()
-                                if n != "unspec" and not e.get("notify-only")])
+                                if n != "unspec" and "do" in e])
 def test_client_method_sends_the_spec_request(op):
     ops = {n: (v, e) for n, v, e in spec_ops()}
     value, e = ops[op]
@@ -247,6 +251,19 @@ def test_dump_request():
     assert dump and msg["cmd"] == nl.OVPN_SC_CMD_GET_PEER
     want = ["OVPN_SC_ATTR_" + c_name(a) for a in ops["get-peer"]["dump"]["request"]["attributes"]]
     assert [a[0] for a in msg["attrs"]] == want
+
+
+def test_get_mac_dump_request():
+    ops = {n: e for n, _, e in spec_ops()}
+    want = ["OVPN_SC_ATTR_" + c_name(a) for a in ops["get-mac"]["dump"]["request"]["attributes"]]
+    ovs = Recorder()
+    ovs.dump_macs(5, peer_id=2)
+    ovs.dump_macs(5)
+    (msg, dump), (msg_all, dump_all) = ovs.sent
+    assert dump and dump_all and msg["cmd"] == nl.OVPN_SC_CMD_GET_MAC
+    assert [a[0] for a in msg["attrs"]] == want
+    assert [a[0] for a in msg_all["attrs"]] == want[:1]  # no filter: ifindex only
+    msg.encode()
 
 
 def test_notifications_have_parsers():

@@ -563,3 +563,14 @@ def test_cli_watch(nlg, pyenv):
     assert events[0] == {"ready": True}
     assert events[1]["event"] == "peer-deleted"
     assert (events[1]["peer_id"], events[1]["reason"]) == (5, "userspace")
+
+
+def test_cli_tap_in_guest(nlg, pyenv):
+    """Tap devices through the CLI (cli_tap.sh): dev add --type tap, peers, keys, a ping,
+    mac list / set / flush and show; the kernel side is kernel_module/tests/netns_l2.sh."""
+    nlg.copy_in(Path(__file__).with_name("cli_tap.sh"), "/root")
+    proc = nlg.run(f"cd {GUEST_DIR} && CLI='env {pyenv} python3 -m ovpn_shortcut_cli' "
+                   "bash /root/cli_tap.sh", check=False, timeout=600)
+    out = proc.stdout + proc.stderr
+    failed = [ln for ln in out.splitlines() if ln.startswith("FAIL")]
+    assert proc.returncode == 0 and not failed and "ALL PASSED" in out, out[-6000:]

@@ -38,11 +38,22 @@ enum ovpn_sc_mode {
 	OVPN_SC_MODE_MP,
 };
 
+/*
+ * what the device carries, set with IFLA_OVPN_SC_DEV_TYPE at creation:
+ * IP packets (OpenVPN "dev tun", default) or Ethernet frames (OpenVPN
+ * "dev tap": an Ethernet device with a MAC learning table in MP mode).
+ */
+enum ovpn_sc_dev_type {
+	OVPN_SC_DEV_TYPE_TUN = 0,
+	OVPN_SC_DEV_TYPE_TAP,
+};
+
 /* attributes inside IFLA_INFO_DATA of link kind "ovpn-shortcut". */
 enum ovpn_sc_ifla_attrs {
 	IFLA_OVPN_SC_UNSPEC = 0,
 	IFLA_OVPN_SC_MODE,
 	IFLA_OVPN_SC_LISTEN_PORT,
+	IFLA_OVPN_SC_DEV_TYPE,
 
 	__IFLA_OVPN_SC_MAX
 };
@@ -69,6 +80,10 @@ enum ovpn_sc_drop_reason {
 	OVPN_SC_DROP_REASON_BAD_PROTO,
 	OVPN_SC_DROP_REASON_CRYPTO,
 	OVPN_SC_DROP_REASON_LOOP,
+	OVPN_SC_DROP_REASON_BAD_FRAME,
+	OVPN_SC_DROP_REASON_MAC_BAD_SRC,
+	OVPN_SC_DROP_REASON_MAC_SPOOFED,
+	OVPN_SC_DROP_REASON_MAC_LIMIT,
 
 	__OVPN_SC_DROP_REASON_MAX
 };
@@ -88,6 +103,8 @@ enum ovpn_sc_ovpn_attrs {
 	OVPN_SC_ATTR_IROUTE = 9,
 	OVPN_SC_ATTR_DEV = 10,
 	OVPN_SC_ATTR_PEER_NTF = 11,
+	OVPN_SC_ATTR_MAC = 12,
+	OVPN_SC_ATTR_MAC_TABLE = 13,
 
 	__OVPN_SC_ATTR_AFTER_LAST,
 	OVPN_SC_ATTR_MAX = __OVPN_SC_ATTR_AFTER_LAST - 1
@@ -226,6 +243,10 @@ enum ovpn_sc_drops_attrs {
 	OVPN_SC_DROPS_ATTR_BAD_PROTO = 14,
 	OVPN_SC_DROPS_ATTR_CRYPTO = 15,
 	OVPN_SC_DROPS_ATTR_LOOP = 16,
+	OVPN_SC_DROPS_ATTR_BAD_FRAME = 17,
+	OVPN_SC_DROPS_ATTR_MAC_BAD_SRC = 18,
+	OVPN_SC_DROPS_ATTR_MAC_SPOOFED = 19,
+	OVPN_SC_DROPS_ATTR_MAC_LIMIT = 20,
 
 	__OVPN_SC_DROPS_ATTR_AFTER_LAST,
 	OVPN_SC_DROPS_ATTR_MAX = __OVPN_SC_DROPS_ATTR_AFTER_LAST - 1
@@ -281,6 +302,41 @@ enum ovpn_sc_peer_ntf_attrs {
 	OVPN_SC_PEER_NTF_ATTR_MAX = __OVPN_SC_PEER_NTF_ATTR_AFTER_LAST - 1
 };
 
+/*
+ * one entry of the MAC learning table of an L2 (tap) device (get-mac),
+ * or what del-mac removes (peer-id and/or addr; neither: every entry)
+ */
+enum ovpn_sc_mac_attrs {
+	OVPN_SC_MAC_ATTR_UNSPEC = 0,
+	OVPN_SC_MAC_ATTR_ADDR = 1,
+	OVPN_SC_MAC_ATTR_PEER_ID = 2,
+	OVPN_SC_MAC_ATTR_AGE_MS = 3,
+
+	__OVPN_SC_MAC_ATTR_AFTER_LAST,
+	OVPN_SC_MAC_ATTR_MAX = __OVPN_SC_MAC_ATTR_AFTER_LAST - 1
+};
+
+/*
+ * MAC learning table of an L2 device: bounds and ageing (set-mac-table),
+ * size and counters (get-dev, nested in ovpn-sc-attr-mac-table)
+ */
+enum ovpn_sc_mac_table_attrs {
+	OVPN_SC_MAC_TABLE_ATTR_UNSPEC = 0,
+	OVPN_SC_MAC_TABLE_ATTR_DEV_TYPE = 1,
+	OVPN_SC_MAC_TABLE_ATTR_ENTRIES = 2,
+	OVPN_SC_MAC_TABLE_ATTR_MAX_ENTRIES = 3,
+	OVPN_SC_MAC_TABLE_ATTR_MAX_PEER_ENTRIES = 4,
+	OVPN_SC_MAC_TABLE_ATTR_AGEING = 5,
+	OVPN_SC_MAC_TABLE_ATTR_LEARNED = 6,
+	OVPN_SC_MAC_TABLE_ATTR_AGED = 7,
+	OVPN_SC_MAC_TABLE_ATTR_MOVED = 8,
+	OVPN_SC_MAC_TABLE_ATTR_FLOODED = 9,
+	OVPN_SC_MAC_TABLE_ATTR_FLOOD_COPIES = 10,
+
+	__OVPN_SC_MAC_TABLE_ATTR_AFTER_LAST,
+	OVPN_SC_MAC_TABLE_ATTR_MAX = __OVPN_SC_MAC_TABLE_ATTR_AFTER_LAST - 1
+};
+
 enum ovpn_sc_cmds {
 	OVPN_SC_CMD_UNSPEC = 0,
 	OVPN_SC_CMD_NEW_PEER = 1,
@@ -296,6 +352,9 @@ enum ovpn_sc_cmds {
 	OVPN_SC_CMD_GET_DEV = 11,
 	OVPN_SC_CMD_PEER_FLOAT_NTF = 12,
 	OVPN_SC_CMD_KEY_EXHAUSTED_NTF = 13,
+	OVPN_SC_CMD_GET_MAC = 14,
+	OVPN_SC_CMD_DEL_MAC = 15,
+	OVPN_SC_CMD_SET_MAC_TABLE = 16,
 
 	__OVPN_SC_CMD_AFTER_LAST,
 	OVPN_SC_CMD_MAX = __OVPN_SC_CMD_AFTER_LAST - 1
