@@ -238,8 +238,11 @@ def boot(lab: Lab, count: int = 1, *, kernel: DebugKernel | None = None,
          memory_mb: int = MEMORY_MB, cpus: int = 2) -> list[Guest]:
     """Boot `count` fresh guests of `lab` on the debug kernel, its modules installed."""
     k = kernel or ensure_debug_kernel()
+    # OVPN_LAB_DEBUG_APPEND: more kernel arguments, e.g. "loglevel=7
+    # systemd.show_status=1" to see on the serial console where a boot stops
+    extra = os.environ.get("OVPN_LAB_DEBUG_APPEND", "").strip()
     guests = lab.up(count, cpus=cpus, memory_mb=memory_mb, fresh=True,
-                    kernel=str(k.bzimage), append_extra=APPEND)
+                    kernel=str(k.bzimage), append_extra=f"{APPEND} {extra}".strip())
     for g in guests:
         release = g.release()
         if release != k.release:

@@ -150,10 +150,15 @@ check "client 2 unaffected: reaches the LAN host" ns c ping -c 3 -i 0.2 -W 2 10.
 check "client 3 unaffected: reaches the server" ns d ping -c 3 -i 0.2 -W 2 10.9.0.1
 
 echo "== 20000 fuzzed frames from client 2 (odd source MACs, lengths, ethertypes)"
-# every frame the server authenticates from peer 2 is delivered or dropped under a reason
+# every frame the server authenticates from peer 2 is delivered or dropped under a
+# reason: link rx counts a packet once authentic and inside the replay window, so
+# the drops before that point (auth, replay, crypto, no-key) are not in it (CI saw
+# one packet of a 20,000 burst reordered out of the window: a replay drop)
 pc() { ns a $CTL get-peer srv --id 2 | python3 -c "import json, sys
 p = json.load(sys.stdin)[0]['get_peer']
-print(p['link_rx_packets64'], p['vpn_rx_packets64'], sum(p['drops'].values()))"; }
+pre = ('auth', 'replay', 'crypto', 'no_key', 'bad_header')
+print(p['link_rx_packets64'], p['vpn_rx_packets64'],
+      sum(v for k, v in p['drops'].items() if k not in pre))"; }
 read -r l0 v0 d0 <<<"$(pc)"
 sent=$(ns c $CTL send-frames cli --count 20000 --fuzz --seed 16 --dst "$(ns a cat /sys/class/net/srv/address)")
 sleep 2
@@ -185,8 +190,17 @@ check "peer 3 deleted: none of its entries left" test "$(nmacs --id 3)" = 0
 echo "== ageing (10 s)"
 ns a $CTL set-mac-table srv --ageing 10
 check "ageing set" test "$(mt ageing)" = 10
+before=$(macs)
 sleep 16
-check "idle entries aged out" test "$(nmacs)" = 0
+# every entry left must have been refreshed during the wait (a client's own
+# chatter is not idle: CI once saw an entry left here); an entry idle for longer
+# than ageing (10 s) + a collection interval (2.5 s) + 2.5 s of slack for a
+# loaded machine must be gone.  Without ageing every entry would be >= 16 s old.
+after=$(macs)
+echo "entries before the wait:"; echo "$before"
+echo "entries after 16 s:"; echo "${after:-none}"
+check "idle entries aged out (none idle for > 15 s)" \
+	test "$(awk '$3 > 15000' <<<"$after" | grep -c .)" = 0
 check "aged counter counts them" test "$(mt aged)" -ge 2
 check "after ageing, client 2 learnt again and reaches the LAN host" ns c ping -c 2 -i 0.2 -W 2 10.9.0.100
 echo "device counters:"; ns a $CTL get-dev srv | python3 -c 'import json, sys; r = json.load(sys.stdin)[0]; print(r["mac_table"]); print({k: v for k, v in r["dev"]["drops"].items() if v})'

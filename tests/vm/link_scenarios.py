@@ -142,8 +142,22 @@ def wait_healed(lab: Lab, timeout: float = 300) -> float:
                 pending.discard(link)
         if pending:
             time.sleep(0.5)
-    assert not pending, f"links {sorted(pending)} not healed after {timeout} s"
+    assert not pending, (f"links {sorted(pending)} not healed after {timeout} s\n"
+                         + link_state(lab, sorted(pending)))
     return round(time.monotonic() - t0, 1)
+
+
+def link_state(lab: Lab, links: list[str]) -> str:
+    """What each end says about `links`: service state, journal, device, addresses."""
+    out = []
+    for g in lab.guests():
+        for link in links:
+            cmd = (f"systemctl is-active openvpn-server@{link}; "
+                   f"journalctl -u openvpn-server@{link} -n 40 --no-pager -o short-monotonic; "
+                   f"ip -d addr show {link}; ip -6 route show dev {link}")
+            res = g.run(cmd, check=False, timeout=60)
+            out.append(f"--- {g.name} {link}\n{res.stdout[-5000:]}{res.stderr[-1000:]}")
+    return "\n".join(out)
 
 
 def link_rx(lab: Lab, host: str) -> dict[str, int]:
