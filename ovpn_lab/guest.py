@@ -138,7 +138,12 @@ class Guest:
         while time.monotonic() - t0 < timeout:
             if self.pid() is None:
                 raise GuestError(f"[{self.name}] QEMU exited during boot\n{self.serial_tail()}")
-            probe = self._ssh(["true"], connect_timeout=3, multiplex=False)
+            # the first login of a slow guest (the debug kernel under TCG) spends
+            # about 2 minutes in sshd's PAM session (pam_systemd starting root's
+            # user manager) without answering keepalives: a probe that gave up
+            # after 60 s was killed every time, and the guest never "had SSH"
+            probe = self._ssh(["true"], connect_timeout=3, multiplex=False,
+                              alive_count=90, timeout=max(30.0, timeout - (time.monotonic() - t0)))
             if probe.returncode == 0:
                 return time.monotonic() - t0
             time.sleep(1)
@@ -175,13 +180,14 @@ class Guest:
 
     # -- commands ----------------------------------------------------------------
 
-    def _ssh_base(self, multiplex: bool = True, connect_timeout: int = 10) -> list[str]:
+    def _ssh_base(self, multiplex: bool = True, connect_timeout: int = 10,
+                  alive_count: int = 6) -> list[str]:
         argv = [
             "ssh", "-p", str(self.spec.ssh_port), "-i", str(self.image.ssh_key),
             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
             "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
             "-o", f"ConnectTimeout={connect_timeout}",
-            "-o", "ServerAliveInterval=10", "-o", "ServerAliveCountMax=6",
+            "-o", "ServerAliveInterval=10", "-o", f"ServerAliveCountMax={alive_count}",
         ]
         if multiplex:
             argv += ["-o", "ControlMaster=auto", "-o", f"ControlPath={self.dir}/ssh-%C",
@@ -190,8 +196,9 @@ class Guest:
 
     def _ssh(self, remote: list[str], *, input: str | bytes | None = None,
              timeout: float | None = None, connect_timeout: int = 10,
-             multiplex: bool = True) -> subprocess.CompletedProcess:
-        argv = [*self._ssh_base(multiplex, connect_timeout), "--", shlex.join(remote)]
+             multiplex: bool = True, alive_count: int = 6) -> subprocess.CompletedProcess:
+        argv = [*self._ssh_base(multiplex, connect_timeout, alive_count), "--",
+                shlex.join(remote)]
         try:
             return subprocess.run(
                 argv, input=input, capture_output=True, timeout=timeout, check=False,
