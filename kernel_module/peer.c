@@ -250,10 +250,13 @@ static struct ovs_peer *ovs_peer_find_vip6(struct ovs_dev *ovs,
 	return NULL;
 }
 
+static bool ovs_peer_unhash(struct ovs_peer *peer, u8 reason);
+
 int ovs_peer_add(struct ovs_dev *ovs, struct ovs_peer *peer,
 		 struct netlink_ext_ack *extack)
 {
 	struct ovs_bind *b = rcu_dereference_protected(peer->bind, true);
+	struct ovs_peer *old = NULL;
 	int ret = 0;
 
 	spin_lock_bh(&ovs->lock);
@@ -271,19 +274,27 @@ int ovs_peer_add(struct ovs_dev *ovs, struct ovs_peer *peer,
 		goto unlock;
 	}
 
+	if (ovs->mode == OVPN_SC_MODE_P2P) {
+		/* a P2P device has one peer: a new one replaces it.  OpenVPN
+		 * adds the peer of a new session before it forgets the old
+		 * one when the other end restarted without telling (crash,
+		 * lost exit notification); refusing it left the link down.
+		 * The old peer is the only one hashed, so nothing below can
+		 * fail once it is gone.
+		 */
+		old = rcu_dereference_protected(ovs->p2p_peer,
+						lockdep_is_held(&ovs->lock));
+		if (old && !ovs_peer_unhash(old, OVPN_SC_DEL_PEER_REASON_TEARDOWN))
+			old = NULL;
+	}
+
 	if (ovs_peer_find_id(ovs, peer->id)) {
 		NL_SET_ERR_MSG_MOD(extack, "a peer with this peer-id exists");
 		ret = -EEXIST;
 		goto unlock;
 	}
 
-	if (ovs->mode == OVPN_SC_MODE_P2P) {
-		if (rcu_access_pointer(ovs->p2p_peer)) {
-			NL_SET_ERR_MSG_MOD(extack, "P2P device has a peer already");
-			ret = -EEXIST;
-			goto unlock;
-		}
-	} else {
+	if (ovs->mode == OVPN_SC_MODE_MP) {
 		if (peer->vip4 && ovs_peer_find_vip4(ovs, peer->vip4)) {
 			NL_SET_ERR_MSG_MOD(extack, "VPN IPv4 used by another peer");
 			ret = -EEXIST;
@@ -315,6 +326,12 @@ int ovs_peer_add(struct ovs_dev *ovs, struct ovs_peer *peer,
 	ovs->npeers++;
 unlock:
 	spin_unlock_bh(&ovs->lock);
+
+	if (old) {
+		ovs_nl_notify_del_peer(old, OVPN_SC_DEL_PEER_REASON_TEARDOWN);
+		/* the reference of the tables */
+		ovs_peer_put(old);
+	}
 	return ret;
 }
 

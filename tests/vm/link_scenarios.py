@@ -243,6 +243,15 @@ def run_scenario(lab: Lab, name: str, action: Callable[[], None], outdir: Path) 
     return res
 
 
+def crash(lab: Lab, name: str) -> None:
+    """The links' OpenVPN of a guest killed (SIGKILL: no exit notification to the
+    other end, which still holds the old session); systemd starts them again
+    (Restart=on-failure). Before P2P NEW_PEER replaced the old peer, the other
+    end's kernel refused the new session's peer (EEXIST) and a link stayed down."""
+    units = " ".join(f"openvpn-server@{link}" for link in LINKS)
+    lab.guest(name).run(f"systemctl kill -s KILL {units}")
+
+
 def reboot(lab: Lab, name: str) -> None:
     """A real reboot of a guest (lab up with OVPN_LAB_GUEST_REBOOT=1: same disk)."""
     g = lab.guest(name)
@@ -285,6 +294,7 @@ def every_restart(lab: Lab, outdir: Path, save: Callable[[list[Result]], None],
     units = " ".join(f"openvpn-server@{link}" for link in LINKS)
     scenarios: list[tuple[str, Callable[[], object]]] = [
         ("g2-service-restart", lambda: g2.run(f"systemctl restart {units}")),
+        ("g2-crash", lambda: crash(lab, "g2")),
         ("g1-service-restart", lambda: g1.run(f"systemctl restart {units}")),
         ("g2-reboot", lambda: reboot(lab, "g2")),
         ("both-ends-restart", lambda: [g.run(f"systemctl restart {units}") for g in (g1, g2)]),

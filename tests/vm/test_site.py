@@ -10,7 +10,9 @@ inner). Both are pinged across; then one end restarts its link service while
 every data packet is captured on the wire and every key handed to the kernel
 is read off netlink (tests/vm/link_scenarios.py): no (key, nonce) pair may
 repeat, packets captured before the restart replayed after it must all be
-refused, and the link must heal without help.
+refused, and the link must heal without help. The same again when that end's
+link processes are killed (SIGKILL: no exit notification, the other end still
+holds the old session when the new one arrives).
 
 OVPN_TEST_LINK_NONCES=1 adds test_link_nonces_across_restarts: the same audit
 across a service restart of each end, a real reboot of g2, both ends at once,
@@ -94,8 +96,13 @@ def test_site_yml_deploys_then_is_idempotent(site_lab):
     res = ls.run_scenario(site_lab, "g2-service-restart", lambda: g2.run(
         "systemctl restart openvpn-server@ovsl-site openvpn-server@ovsl-v6"),
         RESULTS / f"link-nonces-{LAB}")
-    _save([res])
     _assert_scenario(res)
+    # one end crashes (no exit notification): the other end gets a new session
+    # while it still holds the old one, and must take it
+    crashed = ls.run_scenario(site_lab, "g2-crash", lambda: ls.crash(site_lab, "g2"),
+                              RESULTS / f"link-nonces-{LAB}")
+    _save([res, crashed])
+    _assert_scenario(crashed)
 
     _assert_client_survives_kill9(site_lab)
 
