@@ -333,7 +333,7 @@ def test_tap_numbers_match_the_kernel_spec():
     ops, attrs = _spec_ops_and_attrs()
     text = (PATCHES / "0008-dco-linux-dev-tap-with-ovpn-shortcut.patch").read_text()
     ifla = _spec_enum_entries("ifla-attrs")
-    assert f"+\tIFLA_OVPN_DEV_TYPE = {ifla.index('dev-type')}," in text
+    assert f"+#define IFLA_OVPN_SC_DEV_TYPE {ifla.index('dev-type')}\n" in text
     assert ifla.index("mode") == 1  # IFLA_OVPN_MODE of ovpn-dco-v2
     dev_types = _spec_enum_entries("dev-type")
     assert f"+\tOVPN_DEV_TYPE_TUN = {dev_types.index('tun')}," in text

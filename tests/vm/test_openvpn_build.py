@@ -11,8 +11,9 @@ only the server side is offloaded.
 dev tap (patch 0008): a second server on g1 in dev tap with the data channel in the
 kernel (dev-type tap device, MAC learning in the kernel), a second stock client on g2
 in dev tap (userspace): pings both ways, ARP, the kernel's MAC table, iperf3 with the
-server process's CPU, the server's device in a bridge with a LAN host; last, with a
-module built from before layer 2, the same server falls back to userspace tap.
+server process's CPU, the server's device in a bridge with a LAN host, the patched
+OpenVPN as a p2p tap client with DCO (in a netns of g1); last, with a module built
+from before layer 2, the same server falls back to userspace tap.
 
 The patched openvpn stays installed in g1 for the rest of the session (the
 guest disk is a snapshot: the next boot is stock again); the server, client and
@@ -137,16 +138,19 @@ def _stop(g: Guest, pidfile: str) -> None:
           f"done; rm -f {pidfile}", check=False)
 
 
-def _launch(g: Guest, name: str, who: str, *opts: str) -> tuple[str, str]:
-    """Start `openvpn --daemon` in `g` with the throwaway PKI's `who` (server or client)
-    certificate, AES-256-GCM and `opts`; log and pid in RUN/NAME.log and .pid. Returns
-    (pidfile, log); a start that fails shows the log (it says why)."""
+def _launch(g: Guest, name: str, who: str, *opts: str, netns: str = "") -> tuple[str, str]:
+    """Start `openvpn --daemon` in `g` (in network namespace `netns` if given) with the
+    throwaway PKI's `who` (server or client) certificate, AES-256-GCM and `opts`; log and
+    pid in RUN/NAME.log and .pid. Returns (pidfile, log); a start that fails shows the
+    log (it says why)."""
     pid, log = f"{RUN}/{name}.pid", f"{RUN}/{name}.log"
     argv = ["openvpn", "--daemon", f"ovpnsc-{name}", "--log", log, "--writepid", pid,
             "--verb", "4", "--data-ciphers", "AES-256-GCM", "--ca", f"{RUN}/pki/ca.crt",
             "--cert", f"{RUN}/pki/{who}.crt", "--key", f"{RUN}/pki/{who}.key"]
     argv += ["--client", "--nobind", "--remote-cert-tls", "server"] if who == "client" \
         else ["--dh", "none"]
+    if netns:
+        argv = ["ip", "netns", "exec", netns, *argv]
     g.run(f"rm -f {log}; {shlex.join(argv + list(opts))} || {{ cat {log}; exit 1; }}")
     return pid, log
 
@@ -176,13 +180,14 @@ def pki(g1_mod: Guest, g2_mod: Guest, tmp_path_factory) -> None:
                    capture_output=True, text=True)
     g1_mod.run(f"rm -rf {RUN}/pki")
     g2_mod.run(f"rm -rf {RUN}/pki")
-    for g, who in ((g1_mod, "server"), (g2_mod, "client")):
-        keep = d.parent / who / "pki"
+    # g1 also gets the client's: the patched p2p tap client runs there (in a netns)
+    for g, whos in ((g1_mod, ("server", "client")), (g2_mod, ("client",))):
+        keep = d.parent / g.name / "pki"
         keep.mkdir(parents=True)
-        for name in ("ca.crt", f"{who}.crt", f"{who}.key"):
+        for name in ("ca.crt", *(f"{who}.{ext}" for who in whos for ext in ("crt", "key"))):
             shutil.copy2(d / name, keep / name)
         g.copy_in(keep, RUN)
-        g.run(f"chmod 600 {RUN}/pki/{who}.key")
+        g.run(f"chmod 600 {RUN}/pki/*.key")
 
 
 @pytest.fixture(scope="module")
@@ -343,7 +348,8 @@ def tap_server(g1_mod: Guest, installed: str, module_loaded: str, pki: None) -> 
     pid, log = _launch(g, "tap-server", "server", "--dev", TAP_DEV, "--dev-type", "tap",
                        "--proto", "udp", "--local", g.spec.lan_ipv4, "--port", str(TAP_PORT),
                        "--server", f"{TAP_NET}.0", "255.255.255.0",
-                       "--max-routes-per-client", str(TAP_MAX_MACS), "--keepalive", "10", "60")
+                       "--max-routes-per-client", str(TAP_MAX_MACS), "--keepalive", "10", "60",
+                       "--duplicate-cn")  # g2's client and g1's p2p client share a cert
     try:
         yield _wait_log(g, log, pid, "Initialization Sequence Completed", 60)
     finally:
@@ -376,9 +382,12 @@ def _tap_diag(g1: Guest, g2: Guest, ctl: str) -> str:
     return "\n".join(out)
 
 
-def _tap_peer(g1: Guest, ctl: str) -> dict:
-    (peer,) = _ctl_json(g1, ctl, f"get-peer {TAP_DEV}")
-    return peer["get_peer"]
+def _tap_peer(g1: Guest, ctl: str, vip: str) -> dict:
+    """The tap server's kernel peer of the client with VPN address `vip`."""
+    peers = [p["get_peer"] for p in _ctl_json(g1, ctl, f"get-peer {TAP_DEV}")]
+    mine = [p for p in peers if p.get("ipv4") == vip]
+    assert len(mine) == 1, (vip, peers)
+    return mine[0]
 
 
 def _tap_macs(g1: Guest, ctl: str) -> set[tuple[str, int]]:
@@ -407,12 +416,12 @@ def test_tap_stock_client_pings_both_ways_through_the_kernel(g1, g2, tap_client,
     its MAC table has the client's MAC; the per-client bound is the server's
     --max-routes-per-client."""
     vip = tap_client
-    before = _tap_peer(g1, ctl)
+    before = _tap_peer(g1, ctl, vip)
     ping = g2.run(f"ping -c 3 -i 0.5 -W 3 {TAP_NET}.1", check=False)
     assert ping.returncode == 0, f"{ping.stdout}\n{_tap_diag(g1, g2, ctl)}"
     ping = g1.run(f"ping -c 3 -i 0.5 -W 3 {vip}", check=False)
     assert ping.returncode == 0, f"{ping.stdout}\n{_tap_diag(g1, g2, ctl)}"
-    after = _tap_peer(g1, ctl)
+    after = _tap_peer(g1, ctl, vip)
     for key in ("vpn_rx_bytes", "vpn_tx_bytes", "link_rx_bytes", "link_tx_bytes"):
         assert after[key] > before[key], (key, before, after)
     client_mac = g2.run(f"cat /sys/class/net/{TAP_CLIENT_DEV}/address").stdout.strip()
@@ -438,6 +447,7 @@ def test_tap_stock_client_pings_both_ways_through_the_kernel(g1, g2, tap_client,
 def test_tap_iperf3_server_process_stays_idle(g1, g2, tap_client, ctl):
     """iperf3 both ways through the tap server: the kernel peer counts the bytes and
     the OpenVPN server process barely runs (no data frame reaches it)."""
+    vip = tap_client
     g1.run(f"iperf3 -s -D -B {TAP_NET}.1 --pidfile {RUN}/tap-iperf3.pid")
     time.sleep(1)
     try:
@@ -445,7 +455,7 @@ def test_tap_iperf3_server_process_stays_idle(g1, g2, tap_client, ctl):
             rev = " -R" if reverse else ""
             r = measure(lambda rev=rev: json.loads(g2.run(
                             f"iperf3 -c {TAP_NET}.1 -t 5 -J{rev}", timeout=180).stdout),
-                        lambda: _tap_peer(g1, ctl),
+                        lambda: _tap_peer(g1, ctl, vip),
                         lambda: _proc_cpu(g1, f"{RUN}/tap-server.pid"), reverse)
             TIMINGS[f"openvpn tap: iperf3 {r.way}"] = r.summary()
             print(f"tap iperf3 {r.way}: {r.summary()}")
@@ -496,6 +506,44 @@ ip -n {LAN_NS} link set lo up
     finally:
         g1.run(f"ip netns del {LAN_NS}; ip link del br0; "
                f"ip addr add {TAP_NET}.1/24 dev {TAP_DEV}", check=False)
+
+
+def test_tap_patched_p2p_client_with_dco(g1, tap_client, ctl):
+    """The patched OpenVPN as a dev tap client (point-to-point mode) in a netns of g1:
+    its device is an ovpn-shortcut tap device in P2P mode, it reaches the tap server
+    through both kernels, and the server's table learns its MAC."""
+    ns, dev = "tapp2p", "tapp0"
+    g1.run(f"""
+set -e
+ip netns add {ns}
+ip link add tp2p0 type veth peer name tp2p1
+ip link set tp2p1 netns {ns}
+ip addr add 172.31.96.1/30 dev tp2p0
+ip link set tp2p0 up
+ip -n {ns} addr add 172.31.96.2/30 dev tp2p1
+ip -n {ns} link set tp2p1 up
+ip -n {ns} link set lo up
+ip -n {ns} route add default via 172.31.96.1
+""")
+    try:
+        pid, log = _launch(g1, "tap-p2p", "client", "--dev", dev, "--dev-type", "tap",
+                           "--proto", "udp", "--remote", g1.spec.lan_ipv4, str(TAP_PORT),
+                           netns=ns)
+        text = _wait_log(g1, log, pid, "Initialization Sequence Completed", 90)
+        assert f"DCO device {dev} opened" in text, text
+        assert "disabling data channel offload" not in text.lower(), text
+        link = json.loads(g1.run(f"ip -n {ns} -d -j link show {dev}").stdout)[0]
+        assert link["linkinfo"]["info_kind"] == "ovpn-shortcut", link
+        (cdev,) = json.loads(g1.run(f"ip netns exec {ns} {ctl} get-dev {dev}").stdout)
+        assert cdev["dev"]["mode"] == 0 and cdev["mac_table"]["dev_type"] == 1, cdev
+        ping = g1.run(f"ip netns exec {ns} ping -c 3 -i 0.5 -W 3 {TAP_NET}.1", check=False)
+        assert ping.returncode == 0, (ping.stdout + text[-3000:]
+                                      + g1.run(f"tail -20 {RUN}/tap-server.log").stdout)
+        mac = g1.run(f"ip netns exec {ns} cat /sys/class/net/{dev}/address").stdout.strip()
+        assert mac in {addr for addr, _ in _tap_macs(g1, ctl)}
+    finally:
+        _stop(g1, f"{RUN}/tap-p2p.pid")
+        g1.run(f"ip netns del {ns}", check=False)
 
 
 def _pre_tap_module_source(dest: Path) -> Path:

