@@ -312,6 +312,10 @@ def test_tcp_server_falls_back_to_userspace(g1, installed, module_loaded, pki):
 # a second stock client on g2 in dev tap (userspace: stock OpenVPN never offloads tap).
 # The server has no userspace MAC learning: the kernel learns the client's MAC, so no
 # data frame reaches the server process (its CPU stays low under iperf3).
+# Pings take a deadline (-w 15), not a reply timeout: a client's OpenVPN reports
+# "Initialization Sequence Completed" up to a second before the server has put the
+# client's key into its kernel peer (seen: the first ARP requests of the p2p client
+# were dropped and a 1 s ping gave up).
 
 TAP_DEV = "tapsc0"
 TAP_CLIENT_DEV = "tapc0"
@@ -345,8 +349,13 @@ def tap_server(g1_mod: Guest, installed: str, module_loaded: str, pki: None) -> 
     """The patched OpenVPN as a dev tap UDP server on g1 (device tapsc0); yields its log."""
     g = g1_mod
     g.run("systemctl stop 'openvpn-server@*.service'", check=False)
+    # no --local: the module sends from the address routing picks for a peer, not from
+    # the socket's bound address (seen: replies to the p2p client in a netns left from
+    # the veth's 172.31.96.1 while the socket was bound to the LAN address, the client's
+    # kernel floated to it and its packets went nowhere). Bound to any, every client
+    # talks to the address the server answers from.
     pid, log = _launch(g, "tap-server", "server", "--dev", TAP_DEV, "--dev-type", "tap",
-                       "--proto", "udp", "--local", g.spec.lan_ipv4, "--port", str(TAP_PORT),
+                       "--proto", "udp", "--port", str(TAP_PORT),
                        "--server", f"{TAP_NET}.0", "255.255.255.0",
                        "--max-routes-per-client", str(TAP_MAX_MACS), "--keepalive", "10", "60",
                        "--duplicate-cn")  # g2's client and g1's p2p client share a cert
@@ -417,9 +426,9 @@ def test_tap_stock_client_pings_both_ways_through_the_kernel(g1, g2, tap_client,
     --max-routes-per-client."""
     vip = tap_client
     before = _tap_peer(g1, ctl, vip)
-    ping = g2.run(f"ping -c 3 -i 0.5 -W 3 {TAP_NET}.1", check=False)
+    ping = g2.run(f"ping -c 3 -i 0.5 -w 15 {TAP_NET}.1", check=False)
     assert ping.returncode == 0, f"{ping.stdout}\n{_tap_diag(g1, g2, ctl)}"
-    ping = g1.run(f"ping -c 3 -i 0.5 -W 3 {vip}", check=False)
+    ping = g1.run(f"ping -c 3 -i 0.5 -w 15 {vip}", check=False)
     assert ping.returncode == 0, f"{ping.stdout}\n{_tap_diag(g1, g2, ctl)}"
     after = _tap_peer(g1, ctl, vip)
     for key in ("vpn_rx_bytes", "vpn_tx_bytes", "link_rx_bytes", "link_tx_bytes"):
@@ -460,8 +469,9 @@ def test_tap_iperf3_server_process_stays_idle(g1, g2, tap_client, ctl):
             TIMINGS[f"openvpn tap: iperf3 {r.way}"] = r.summary()
             print(f"tap iperf3 {r.way}: {r.summary()}")
             assert r.got > 0
-            # frames: payload plus Ethernet, IP and TCP headers
-            assert r.got <= r.kernel <= r.got * 1.2, r
+            # frames: payload plus Ethernet, IP and TCP headers; server->client also the
+            # retransmissions of what the userspace client dropped (seen: x1.175 in 5 s)
+            assert r.got <= r.kernel <= r.got * (2.0 if reverse else 1.2), r
             assert r.cpu < 0.10 * r.wall, r
     finally:
         g1.run(f"kill $(cat {RUN}/tap-iperf3.pid)", check=False)
@@ -488,11 +498,11 @@ ip -n {LAN_NS} link set lo up
 """
     g1.run(setup)
     try:
-        ping = g2.run(f"ping -c 3 -i 0.5 -W 3 {LAN_HOST}", check=False)
+        ping = g2.run(f"ping -c 3 -i 0.5 -w 15 {LAN_HOST}", check=False)
         assert ping.returncode == 0, f"{ping.stdout}\n{_tap_diag(g1, g2, ctl)}"
-        ping = g1.run(f"ip netns exec {LAN_NS} ping -c 3 -i 0.5 -W 3 {vip}", check=False)
+        ping = g1.run(f"ip netns exec {LAN_NS} ping -c 3 -i 0.5 -w 15 {vip}", check=False)
         assert ping.returncode == 0, f"{ping.stdout}\n{_tap_diag(g1, g2, ctl)}"
-        ping = g2.run(f"ping -c 2 -i 0.5 -W 3 {TAP_NET}.1", check=False)  # br0's address
+        ping = g2.run(f"ping -c 2 -i 0.5 -w 15 {TAP_NET}.1", check=False)  # br0's address
         assert ping.returncode == 0, f"{ping.stdout}\n{_tap_diag(g1, g2, ctl)}"
         client_mac = g2.run(f"cat /sys/class/net/{TAP_CLIENT_DEV}/address").stdout.strip()
         lan_mac = g1.run(f"ip netns exec {LAN_NS} cat /sys/class/net/tlan1/address").stdout
@@ -527,7 +537,7 @@ ip -n {ns} route add default via 172.31.96.1
 """)
     try:
         pid, log = _launch(g1, "tap-p2p", "client", "--dev", dev, "--dev-type", "tap",
-                           "--proto", "udp", "--remote", g1.spec.lan_ipv4, str(TAP_PORT),
+                           "--proto", "udp", "--remote", "172.31.96.1", str(TAP_PORT),
                            netns=ns)
         text = _wait_log(g1, log, pid, "Initialization Sequence Completed", 90)
         assert f"DCO device {dev} opened" in text, text
@@ -536,9 +546,12 @@ ip -n {ns} route add default via 172.31.96.1
         assert link["linkinfo"]["info_kind"] == "ovpn-shortcut", link
         (cdev,) = json.loads(g1.run(f"ip netns exec {ns} {ctl} get-dev {dev}").stdout)
         assert cdev["dev"]["mode"] == 0 and cdev["mac_table"]["dev_type"] == 1, cdev
-        ping = g1.run(f"ip netns exec {ns} ping -c 3 -i 0.5 -W 3 {TAP_NET}.1", check=False)
-        assert ping.returncode == 0, (ping.stdout + text[-3000:]
-                                      + g1.run(f"tail -20 {RUN}/tap-server.log").stdout)
+        ping = g1.run(f"ip netns exec {ns} ping -c 3 -i 0.5 -w 15 {TAP_NET}.1", check=False)
+        assert ping.returncode == 0, (
+            ping.stdout + text[-2000:] + g1.run(
+                f"tail -20 {RUN}/tap-server.log; ip netns exec {ns} {ctl} get-peer {dev}; "
+                f"ip -n {ns} -s link show {dev}; ip -n {ns} neigh; {ctl} get-peer {TAP_DEV}",
+                check=False).stdout)
         mac = g1.run(f"ip netns exec {ns} cat /sys/class/net/{dev}/address").stdout.strip()
         assert mac in {addr for addr, _ in _tap_macs(g1, ctl)}
     finally:
@@ -591,7 +604,7 @@ def test_tap_falls_back_to_userspace_with_a_module_without_tap(
                              "--remote", g1.spec.lan_ipv4, port)
         try:
             _wait_log(g2, clog, cpid, "Initialization Sequence Completed", 90)
-            ping = g2.run("ping -c 3 -i 0.5 -W 3 10.95.0.1", check=False)
+            ping = g2.run("ping -c 3 -i 0.5 -w 15 10.95.0.1", check=False)
             assert ping.returncode == 0, ping.stdout + g1.run(f"tail -20 {log}").stdout
         finally:
             _stop(g2, cpid)
