@@ -284,15 +284,25 @@ def test_notifications_have_a_socket_of_their_own():
     assert "nl_cb_set(dco->nl_cb, NL_CB_VALID, NL_CB_CUSTOM, ovpn_handle_msg, dco);" in removed
 
 
+def _patch_diff(name: str) -> tuple[str, str]:
+    """(the diff of patch `name` without its header, the lines it adds)"""
+    body = (PATCHES / name).read_text().partition("\n---\n")[2]
+    return body, "\n".join(ln[1:] for ln in body.splitlines() if ln.startswith("+"))
+
+
 def test_stale_device_deleted_only_at_the_first_check():
     """Patch 0005: delete a leftover DCO device once per process, never after SIGHUP."""
-    text = (PATCHES / "0005-dco-linux-delete-stale-device-at-startup.patch").read_text()
-    body = text.partition("\n---\n")[2]
-    added = "\n".join(ln[1:] for ln in body.splitlines() if ln.startswith("+"))
+    _, added = _patch_diff("0005-dco-linux-delete-stale-device-at-startup.patch")
     assert "static bool startup_checked = false;" in added
     assert "if ((ret == 0) && !startup_checked)" in added
     assert "net_iface_del(NULL, o->dev)" in added
     assert added.index("net_iface_del") < added.index("startup_checked = true;")
+
+
+def _spec_set_attrs(name: str) -> list[str]:
+    """The attribute names of the spec's attribute set `name`, in number order."""
+    block = SPEC.read_text().split(f"    name: {name}\n", 1)[1].split("  -\n", 1)[0]
+    return re.findall(r"^      - (?:\{name: |name: )([a-z0-9-]+)", block, re.M)
 
 
 def test_mss_clamp_numbers_match_the_kernel_spec():
@@ -301,10 +311,50 @@ def test_mss_clamp_numbers_match_the_kernel_spec():
     text = (PATCHES / "0007-dco-linux-send-mssfix-to-the-kernel.patch").read_text()
     assert f"+\tOVPN_CMD_SET_DEV = {ops['set-dev']}," in text
     assert f"+\tOVPN_ATTR_DEV = {attrs['dev']}," in text
-    spec = SPEC.read_text()
-    dev_set = spec.split("    name: dev\n", 1)[1].split("  -\n", 1)[0]
-    names = re.findall(r"^      - (?:\{name: |name: )([a-z0-9-]+)", dev_set, re.M)
+    names = _spec_set_attrs("dev")
     assert f"+\tOVPN_DEV_ATTR_MSS_CLAMP = {names.index('mss-clamp')}," in text
     assert "+#define OVPN_DEV_MSS_CLAMP_MIN 88" in text
     mss_h = (paths.REPO_ROOT / "kernel_module" / "mss.h").read_text()
     assert "#define OVS_MSS_CLAMP_MIN\t88" in mss_h
+
+
+def _spec_enum_entries(name: str) -> list[str]:
+    spec = SPEC.read_text()
+    block = spec.split(f"    name: {name}\n", 1)[1].split("  -\n", 1)[0]
+    m = re.search(r"^    entries: \[([^\]]*)\]", block, re.M)
+    assert m, f"enum {name} has no entries in the spec"
+    return [e.strip() for e in m.group(1).split(",")]
+
+
+def test_tap_numbers_match_the_kernel_spec():
+    """Patch 0008: the link attribute, dev-type, MAC table attributes and command as
+    numbered in the module's spec (what dco_tap_available() and net_iface_new() send
+    or compare)."""
+    ops, attrs = _spec_ops_and_attrs()
+    text = (PATCHES / "0008-dco-linux-dev-tap-with-ovpn-shortcut.patch").read_text()
+    ifla = _spec_enum_entries("ifla-attrs")
+    assert f"+#define IFLA_OVPN_SC_DEV_TYPE {ifla.index('dev-type')}\n" in text
+    assert ifla.index("mode") == 1  # IFLA_OVPN_MODE of ovpn-dco-v2
+    dev_types = _spec_enum_entries("dev-type")
+    assert f"+\tOVPN_DEV_TYPE_TUN = {dev_types.index('tun')}," in text
+    assert f"+\tOVPN_DEV_TYPE_TAP = {dev_types.index('tap')}," in text
+    assert f"+\tOVPN_ATTR_MAC = {attrs['mac']}," in text
+    assert f"+\tOVPN_ATTR_MAC_TABLE = {attrs['mac-table']}," in text
+    assert f"+\tOVPN_CMD_SET_MAC_TABLE = {ops['set-mac-table']}," in text
+    names = _spec_set_attrs("mac-table")
+    assert f"+\tOVPN_MAC_TABLE_ATTR_MAX_PEER_ENTRIES = {names.index('max-peer-entries')}," in text
+    # the tap support check: the layer 2 family's maxattr reaches mac-table, the
+    # earlier module's stopped at peer-ntf
+    assert attrs["mac-table"] > attrs["peer-ntf"] == 11
+    assert "if (maxattr < OVPN_ATTR_MAC_TABLE)" in text
+
+
+def test_tap_keeps_tun_requests_unchanged():
+    """Patch 0008: the device-type attribute is only put for tap, and dco_check_startup_option
+    still refuses other types; dco_delete_iroutes() returns for tap before its ASSERT."""
+    body, added = _patch_diff("0008-dco-linux-dev-tap-with-ovpn-shortcut.patch")
+    assert "if (dco->dev_type == OVPN_DEV_TYPE_TAP)\n        {\n            SITNL_ADDATTR" in added
+    assert "if (dev_type != DEV_TYPE_TUN && dev_type != DEV_TYPE_TAP)" in added
+    assert "if (!dco_tap_available(msglevel))" in added
+    i = body.index("+    if (TUNNEL_TYPE(mi->context.c1.tuntap) == DEV_TYPE_TAP)")
+    assert body.index(" ASSERT(TUNNEL_TYPE(mi->context.c1.tuntap) == DEV_TYPE_TUN);", i) > i

@@ -34,6 +34,7 @@ import pytest
 from ovpn_lab import paths
 from ovpn_lab.guest import Guest
 from tests.conftest import TIMINGS
+from tests.vm.iperf_kernel import measure
 
 NAME = "ovpnsc"
 DEV = "ovpnsc0"
@@ -294,31 +295,15 @@ def _iperf(g2: Guest, name: str, secs: int, *, reverse: bool = False) -> dict:
 
 def test_iperf3_kernel_counters_and_server_cpu(g1, g2, clients, iperf_server):
     vip = CLIENTS["c1"]["vip"]
-    results = {}
     for reverse in (False, True):
-        before = _peers(g1)[vip]["counters"]
-        pid0, cpu0 = _server_cpu(g1)
-        t0 = time.monotonic()
-        res = _iperf(g2, "c1", 10, reverse=reverse)
-        wall = time.monotonic() - t0
-        pid1, cpu1 = _server_cpu(g1)
-        after = _peers(g1)[vip]["counters"]
-        assert pid0 == pid1, "the server restarted during iperf3"
-        end = res["end"]
-        got = end["sum_received"]["bytes"]
-        key = "vpn_tx_bytes" if reverse else "vpn_rx_bytes"
-        kernel = after[key] - before[key]
-        mbit = end["sum_received"]["bits_per_second"] / 1e6
-        cpu = cpu1 - cpu0
-        way = "server->client" if reverse else "client->server"
-        _report(f"iperf3 c1 {way}", f"{mbit:.1f} Mbit/s, {got} B received; kernel {key} "
-                f"+{kernel} B (x{kernel / got:.3f}); server CPU {cpu:.2f} s in {wall:.1f} s")
-        results[way] = (got, kernel, cpu, wall)
-        assert got > 0
+        r = measure(lambda reverse=reverse: _iperf(g2, "c1", 10, reverse=reverse),
+                    lambda: _peers(g1)[vip]["counters"], lambda: _server_cpu(g1), reverse)
+        _report(f"iperf3 c1 {r.way}", r.summary())
+        assert r.got > 0
         # the kernel saw every payload byte plus the TCP/IP headers, nothing much else
-        assert got <= kernel <= got * 1.15, (way, got, kernel, before, after)
+        assert r.got <= r.kernel <= r.got * 1.15, r
         # the data channel is in the kernel: OpenVPN's process stays nearly idle
-        assert cpu < 0.10 * wall, (way, cpu, wall)
+        assert r.cpu < 0.10 * r.wall, r
 
 
 def test_reneg_during_iperf3_no_stall(g1, g2, clients, iperf_server):

@@ -39,8 +39,8 @@ PATCH_SUBDIR = "ovpn-shortcut"
 # Raise the suffix whenever the series changes, or apt keeps an earlier build of the
 # same version on hosts already deployed. SERIES_DIGEST is series_digest() of the
 # series the suffix was given to; a unit test fails when they no longer match.
-DEFAULT_SUFFIX = "+ovpnsc4"
-SERIES_DIGEST = "80ca554d5166138e0daaae92c767197a025b266dd694b1006831b6b164747120"
+DEFAULT_SUFFIX = "+ovpnsc5"
+SERIES_DIGEST = "a135d37e5c017f3c19f0ac58b78565d753b72a640461a58584621223bdbf5fdc"
 MAINTAINER = "ovpn-shortcut build <root@localhost>"
 
 _T0 = time.monotonic()
