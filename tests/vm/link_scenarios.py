@@ -31,6 +31,7 @@ from ovpn_lab.lab import Lab
 from . import nonce_audit as na
 
 LINKS = ("ovsl-site", "ovsl-v6")
+UNITS = " ".join(f"openvpn-server@{link}" for link in LINKS)  # the links' systemd units
 PORTS = (1195, 1196, 1197)
 # inventory/lab/group_vars/all.yml: what g1 pings on g2 over each link
 G2_INNER = {"ovsl-site": "10.97.0.2", "ovsl-v6": "fd98::2"}
@@ -221,7 +222,7 @@ def run_scenario(lab: Lab, name: str, action: Callable[[], None], outdir: Path) 
         # the keys in use predate the netlink captures: make new ones, seen, before
         # the wire capture starts (a packet under a key no capture saw would be
         # unattributed: 8 of 340 were in a CI run that restarted after the wire began)
-        g2.run("systemctl restart " + " ".join(f"openvpn-server@{x}" for x in LINKS))
+        g2.run(f"systemctl restart {UNITS}")
         wait_healed(lab)
     start_wire(lab)
     wait_healed(lab)
@@ -248,8 +249,7 @@ def crash(lab: Lab, name: str) -> None:
     other end, which still holds the old session); systemd starts them again
     (Restart=on-failure). Before P2P NEW_PEER replaced the old peer, the other
     end's kernel refused the new session's peer (EEXIST) and a link stayed down."""
-    units = " ".join(f"openvpn-server@{link}" for link in LINKS)
-    lab.guest(name).run(f"systemctl kill -s KILL {units}")
+    lab.guest(name).run(f"systemctl kill -s KILL {UNITS}")
 
 
 def reboot(lab: Lab, name: str) -> None:
@@ -291,13 +291,12 @@ def every_restart(lab: Lab, outdir: Path, save: Callable[[list[Result]], None],
     """All the restarts a link meets (or those named in `only`, in this order),
     each audited on its own captures."""
     g1, g2 = lab.guest("g1"), lab.guest("g2")
-    units = " ".join(f"openvpn-server@{link}" for link in LINKS)
     scenarios: list[tuple[str, Callable[[], object]]] = [
-        ("g2-service-restart", lambda: g2.run(f"systemctl restart {units}")),
+        ("g2-service-restart", lambda: g2.run(f"systemctl restart {UNITS}")),
         ("g2-crash", lambda: crash(lab, "g2")),
-        ("g1-service-restart", lambda: g1.run(f"systemctl restart {units}")),
+        ("g1-service-restart", lambda: g1.run(f"systemctl restart {UNITS}")),
         ("g2-reboot", lambda: reboot(lab, "g2")),
-        ("both-ends-restart", lambda: [g.run(f"systemctl restart {units}") for g in (g1, g2)]),
+        ("both-ends-restart", lambda: [g.run(f"systemctl restart {UNITS}") for g in (g1, g2)]),
         ("module-reload-by-role-handler",
          lambda: play(lab.name, playbook="tests/vm/playbooks/module_reload.yml")),
         ("playbook-again", lambda: play(lab.name)),

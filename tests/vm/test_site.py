@@ -96,6 +96,7 @@ def test_site_yml_deploys_then_is_idempotent(site_lab):
     res = ls.run_scenario(site_lab, "g2-service-restart", lambda: g2.run(
         "systemctl restart openvpn-server@ovsl-site openvpn-server@ovsl-v6"),
         RESULTS / f"link-nonces-{LAB}")
+    _save([res])
     _assert_scenario(res)
     # one end crashes (no exit notification): the other end gets a new session
     # while it still holds the old one, and must take it
