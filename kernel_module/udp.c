@@ -349,6 +349,23 @@ bool ovs_sock_unlisten_net(struct ovs_dev *ovs, struct net *net)
 
 /* ------------------------------------------------------------------- TX */
 
+/*
+ * The source address when the peer has no local address of its own: the one
+ * the socket is bound to, as a userspace sender on that socket would use.  A
+ * dual-stack IPv6 socket keeps a marker in inet_rcv_saddr, so its IPv4 address
+ * is read from the v4-mapped sk_v6_rcv_saddr instead.  0 for a wildcard bind:
+ * routing picks the address.
+ */
+static __be32 ovs_sk_saddr4(const struct sock *sk)
+{
+#if IS_ENABLED(CONFIG_IPV6)
+	if (sk->sk_family == AF_INET6)
+		return ipv6_addr_v4mapped(&sk->sk_v6_rcv_saddr) ?
+		       sk->sk_v6_rcv_saddr.s6_addr32[3] : 0;
+#endif
+	return inet_sk(sk)->inet_rcv_saddr;
+}
+
 static int ovs_udp4_send(struct ovs_peer *peer, struct ovs_bind *bind,
 			 struct sock *sk, struct sk_buff *skb)
 {
@@ -364,6 +381,8 @@ static int ovs_udp4_send(struct ovs_peer *peer, struct ovs_bind *bind,
 	};
 	struct rtable *rt;
 
+	if (!fl.saddr)
+		fl.saddr = ovs_sk_saddr4(sk);
 	rt = dst_cache_get_ip4(&peer->dst_cache, &fl.saddr);
 	if (!rt) {
 		rt = ip_route_output_flow(sock_net(sk), &fl, sk);
@@ -410,6 +429,9 @@ static int ovs_udp6_send(struct ovs_peer *peer, struct ovs_bind *bind,
 	if (sk->sk_family != AF_INET6)
 		return -EAFNOSUPPORT;
 
+	/* no local address of the peer's own: the socket's bound one, if any */
+	if (ipv6_addr_any(&fl.saddr) && !ipv6_addr_v4mapped(&sk->sk_v6_rcv_saddr))
+		fl.saddr = sk->sk_v6_rcv_saddr;
 	dst = dst_cache_get_ip6(&peer->dst_cache, &fl.saddr);
 	if (!dst) {
 		dst = ovs_compat_ip6_dst_lookup(sock_net(sk), sk, &fl);

@@ -62,6 +62,38 @@ check "MP: no ICMP redirect sent for client-to-client traffic" test "$(redirects
 check "unknown VIP: no peer, ICMP unreachable" bash -c "ip netns exec ovsa ping -c 1 -W 1 10.8.0.77 2>&1 | grep -qi 'unreachable'"
 check "dump lists both peers" bash -c "ip netns exec ovsa $CTL get-peer srv | grep -c '\"peer_id\"' | grep -qx 2"
 
+echo "== P2P peer on a socket bound to another address, no local IP given"
+# The addresses sit on a's loopback, off the link's prefix: routing alone would
+# send from 10.0.0.1 / fd00::1, a userspace sender on that socket from .11.
+ns a ip addr add 10.0.5.11/32 dev lo; ns b ip route add 10.0.5.11/32 via 10.0.0.1
+ns a ip -6 addr add fd00::1/64 dev ab nodad; ns b ip -6 addr add fd00::2/64 dev ba nodad
+ns a ip -6 addr add fd05::11/128 dev lo nodad; ns b ip -6 route add fd05::11/128 via fd00::1
+for v in 4 6; do
+	ns a $CTL link-add bs$v; ns b $CTL link-add bc$v
+	ns a ip addr add 10.9.$v.1/30 dev bs$v; ns b ip addr add 10.9.$v.2/30 dev bc$v
+	ns a ip link set bs$v up; ns b ip link set bc$v up
+done
+ns a $CTL new-peer bs4 --id 5 --remote 10.0.0.2:1196 --bind 10.0.5.11:1196
+ns b $CTL new-peer bc4 --id 5 --remote 10.0.5.11:1196 --bind 10.0.0.2:1196
+ns a $CTL new-peer bs6 --id 6 --remote [fd00::2]:1197 --bind [fd05::11]:1197
+ns b $CTL new-peer bc6 --id 6 --remote [fd05::11]:1197 --bind [fd00::2]:1197
+for v in 4 6; do
+	ns a $CTL new-key bs$v --id $((v == 4 ? 5 : 6)) --key-id 0 --alg aes-gcm --enc-key $K1 --enc-nonce $N1 --dec-key $K2 --dec-nonce $N2
+	ns b $CTL new-key bc$v --id $((v == 4 ? 5 : 6)) --key-id 0 --alg aes-gcm --enc-key $K2 --enc-nonce $N2 --dec-key $K1 --dec-nonce $N1
+done
+ns b timeout 8 tcpdump -n -U -i ba -w /tmp/netns_mp_bound.pcap 'udp and (port 1196 or port 1197)' 2>/dev/null &
+TD=$!
+sleep 2
+check "bound v4 socket: ping through" ns a ping -c 2 -i 0.2 -W 2 10.9.4.2
+check "bound v6 socket: ping through" ns a ping -c 2 -i 0.2 -W 2 10.9.6.2
+wait $TD
+ns b tcpdump -n -r /tmp/netns_mp_bound.pcap 2>/dev/null | tail -4
+sent_from() { ns b tcpdump -n -r /tmp/netns_mp_bound.pcap "src host $1" 2>/dev/null | wc -l; }
+check "v4: the server sent from its bound 10.0.5.11" test "$(sent_from 10.0.5.11)" -ge 2
+check "v4: nothing sent from the routing-chosen 10.0.0.1" test "$(sent_from 10.0.0.1)" = 0
+check "v6: the server sent from its bound fd05::11" test "$(sent_from fd05::11)" -ge 2
+check "v6: nothing sent from the routing-chosen fd00::1" test "$(sent_from fd00::1)" = 0
+
 echo "== cipher none between b and a"
 ns a $CTL new-key srv --id 1 --key-id 1 --alg none
 ns b $CTL new-key cli --id 1 --key-id 1 --alg none
