@@ -416,11 +416,37 @@ static void ovs_tx_too_big(struct sk_buff *skb, unsigned int mtu)
 	}
 }
 
+/*
+ * Send @skb to @peer, a GSO one segmented in software first: every segment is
+ * its own OpenVPN packet.  The caller holds @peer; consumes @skb.
+ */
+void ovs_xmit_segs(struct ovs_peer *peer, struct sk_buff *skb)
+{
+	struct sk_buff *segs, *next;
+
+	if (likely(!skb_is_gso(skb))) {
+		ovs_xmit_one(peer, skb);
+		return;
+	}
+
+	segs = skb_gso_segment(skb, 0);
+	if (IS_ERR_OR_NULL(segs)) {
+		ovs_stats_drop(peer->ovs, peer, OVPN_SC_DROP_REASON_NOMEM);
+		kfree_skb(skb);
+		return;
+	}
+	consume_skb(skb);
+
+	skb_list_walk_safe(segs, skb, next) {
+		skb_mark_not_on_list(skb);
+		ovs_xmit_one(peer, skb);
+	}
+}
+
 netdev_tx_t ovs_start_xmit(struct sk_buff *skb, struct net_device *dev)
 {
 	struct ovs_dev *ovs = netdev_priv(dev);
 	enum ovpn_sc_drop_reason reason;
-	struct sk_buff *segs, *next;
 	struct ovs_peer *peer;
 
 	skb_reset_network_header(skb);
@@ -447,26 +473,7 @@ netdev_tx_t ovs_start_xmit(struct sk_buff *skb, struct net_device *dev)
 		return NETDEV_TX_OK;
 	}
 
-	if (!skb_is_gso(skb)) {
-		ovs_xmit_one(peer, skb);
-		ovs_peer_put(peer);
-		return NETDEV_TX_OK;
-	}
-
-	/* segment in software: every segment is its own OpenVPN packet */
-	segs = skb_gso_segment(skb, 0);
-	if (IS_ERR_OR_NULL(segs)) {
-		ovs_stats_drop(ovs, peer, OVPN_SC_DROP_REASON_NOMEM);
-		ovs_peer_put(peer);
-		kfree_skb(skb);
-		return NETDEV_TX_OK;
-	}
-	consume_skb(skb);
-
-	skb_list_walk_safe(segs, skb, next) {
-		skb_mark_not_on_list(skb);
-		ovs_xmit_one(peer, skb);
-	}
+	ovs_xmit_segs(peer, skb);
 	ovs_peer_put(peer);
 	return NETDEV_TX_OK;
 

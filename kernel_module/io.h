@@ -16,6 +16,7 @@ struct sock;
 int ovs_udp_encap_recv(struct sock *sk, struct sk_buff *skb);
 netdev_tx_t ovs_start_xmit(struct sk_buff *skb, struct net_device *dev);
 void ovs_xmit_one(struct ovs_peer *peer, struct sk_buff *skb);
+void ovs_xmit_segs(struct ovs_peer *peer, struct sk_buff *skb);
 void ovs_xmit_special(struct ovs_peer *peer, const void *data,
 		      unsigned int len);
 

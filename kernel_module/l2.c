@@ -319,25 +319,10 @@ drop:
 /* send one frame to @peer (segmenting a GSO one); consumes @skb */
 static void ovs_l2_xmit_peer(struct ovs_peer *peer, struct sk_buff *skb)
 {
-	struct sk_buff *segs, *next;
-
-	if (likely(!skb_is_gso(skb))) {
-		ovs_xmit_one(peer, skb);
-		return;
-	}
-
-	skb_reset_mac_len(skb);
-	segs = skb_gso_segment(skb, 0);
-	if (IS_ERR_OR_NULL(segs)) {
-		ovs_stats_drop(peer->ovs, peer, OVPN_SC_DROP_REASON_NOMEM);
-		kfree_skb(skb);
-		return;
-	}
-	consume_skb(skb);
-	skb_list_walk_safe(segs, skb, next) {
-		skb_mark_not_on_list(skb);
-		ovs_xmit_one(peer, skb);
-	}
+	/* segmentation starts at the Ethernet header */
+	if (skb_is_gso(skb))
+		skb_reset_mac_len(skb);
+	ovs_xmit_segs(peer, skb);
 }
 
 /* every peer gets the frame; under rcu_read_lock; consumes @skb */
