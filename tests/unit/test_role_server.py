@@ -185,6 +185,60 @@ def _validate(extra: dict | None = None) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
+# -- dev tap, bridged or not ----------------------------------------------------------
+
+TAP = GOOD | {"dev_type": "tap", "group_clients": [{"name": "g2", "vip": None}]}
+
+
+def test_tun_is_the_default_with_no_bridge():
+    plan = F.server_plan(GOOD)
+    assert (plan["dev_type"], plan["bridge"], plan["bridge_pool"]) == ("tun", "", [])
+
+
+def test_tap_server_resolves_like_tun():
+    plan = F.server_plan(TAP)
+    assert not any(plan["problems"].values()), plan["problems"]
+    assert (plan["dev_type"], plan["server_ip"], plan["bridge"]) == ("tap", "10.98.0.1", "")
+    assert [c["vip"] for c in plan["clients"]] == ["10.98.0.50", "10.98.0.100", "10.98.0.101"]
+
+
+def test_bridged_tap_server_takes_the_bridge_address_and_a_pool_around_it():
+    plan = F.server_plan(TAP | {"bridge": "br0", "bridge_ip": "10.98.0.100"})
+    assert not any(plan["problems"].values()), plan["problems"]
+    assert plan["server_ip"] == "10.98.0.100"
+    # automatic VIPs step over the bridge's address; the pool leaves it out
+    assert [c["vip"] for c in plan["clients"]] == ["10.98.0.50", "10.98.0.101", "10.98.0.102"]
+    assert plan["bridge_pool"] == ["10.98.0.101", "10.98.0.254"]
+    plan = F.server_plan(TAP | {"bridge": "br0", "bridge_ip": "10.98.0.1"})
+    assert plan["bridge_pool"] == ["10.98.0.100", "10.98.0.254"]
+
+
+@pytest.mark.parametrize(("over", "needle"), [
+    ({"dev_type": "tan"}, "ovpn_shortcut_server_dev_type='tan' is neither tun nor tap"),
+    ({"dev_type": "tun", "bridge": "br0", "bridge_ip": "10.98.0.1"},
+     "ovpn_shortcut_server_bridge='br0' needs ovpn_shortcut_server_dev_type=tap"),
+    ({"bridge": "br0; reboot", "bridge_ip": "10.98.0.1"},
+     "ovpn_shortcut_server_bridge='br0; reboot' is not an interface name"),
+    ({"bridge": "br0"}, "ovpn_shortcut_server_bridge_ip='' is not an IPv4 address"),
+    ({"bridge": "br0", "bridge_ip": "10.97.0.1"},
+     "ovpn_shortcut_server_bridge_ip=10.97.0.1 is not a host address"),
+    ({"bridge": "br0", "bridge_ip": "10.98.0.1", "network6": "fd98::/64"},
+     "takes no ovpn_shortcut_server_network6"),
+    ({"group_clients": [{"name": "g2", "iroutes": ["10.99.1.0/24"]}]},
+     "client 'g2' has iroutes, which a tap server does not route"),
+    ({"network6": "fd98::/64", "group_clients": [{"name": "g2", "iroutes6": ["fd99::/64"]}]},
+     "client 'g2' has iroutes"),
+])
+def test_bad_tap_settings_name_the_variable(over, needle):
+    problems = F.server_plan(TAP | over)["problems"]["tap"]
+    assert any(needle in p for p in problems), problems
+
+
+def test_bridge_ip_is_no_client_vip():
+    plan = F.server_plan(TAP | {"bridge": "br0", "bridge_ip": "10.98.0.50"})
+    assert any("VIP 10.98.0.50 of client 'laptop'" in p for p in plan["problems"]["vip"])
+
+
 needs_easyrsa = pytest.mark.skipif(not Path("/usr/share/easy-rsa/easyrsa").is_file(),
                                    reason="easy-rsa not installed (./dev setup installs it)")
 
@@ -209,6 +263,12 @@ def test_validate_play_accepts_the_example_inventory():
     ({"ovpn_shortcut_server_push_routes": ["192.168.10.0/33"]},
      "ovpn_shortcut_server_push_routes: '192.168.10.0/33' is not a CIDR"),
     ({"ovpn_shortcut_server_keepalive_timeout": 5}, "ovpn_shortcut_server_keepalive_timeout=5"),
+    ({"ovpn_shortcut_server_dev_type": "tap"},
+     "client 'branch1.example.net' has iroutes, which a tap server does not route"),
+    ({"ovpn_shortcut_server_bridge": "br0"},
+     "ovpn_shortcut_server_bridge='br0' needs ovpn_shortcut_server_dev_type=tap"),
+    ({"ovpn_shortcut_server_max_macs_per_client": 0},
+     "ovpn_shortcut_server_max_macs_per_client=0 at least 1"),
 ])
 def test_validate_play_rejects(extra, needle):
     proc = _validate(extra)

@@ -36,6 +36,10 @@ from tests.conftest import TIMINGS
 DEBUG_KERNEL = "1" in (os.environ.get("OVPN_TEST_DEBUG_KERNEL"),
                        os.environ.get("OVPN_HARDEN_DEBUG_KERNEL"))
 RELEASES = guest_releases(2, os.environ.get("OVPN_LAB_RELEASES", "bookworm").split(","))
+# OVPN_TEST_FULL=1: what CI leaves out for time (README): the whole data path matrix,
+# the control-plane tests with the host's newer pyroute2 too, the role's tap server
+FULL = os.environ.get("OVPN_TEST_FULL") == "1"
+NOT_FULL = "CI's subset: OVPN_TEST_FULL=1 runs it (README, tests)"
 
 # Tests that boot a lab of their own run first, before the shared lab is up,
 # so that no more than one lab's guests share the machine's cores at a time.

@@ -20,21 +20,19 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 import shlex
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from ovpn_lab import paths
 from ovpn_lab.guest import Guest
 from tests.conftest import TIMINGS
 from tests.vm.iperf_kernel import measure
+from tests.vm.role_helpers import copy_profiles, netns_on_lan, role_play, wait_for
 
 NAME = "ovpnsc"
 DEV = "ovpnsc0"
@@ -57,7 +55,6 @@ RUN = "/root/ovpn-clients"
 STATUS = f"/run/openvpn-server/status-{NAME}.log"
 BLOCK = "/etc/modprobe.d/ovpn-shortcut-test-block.conf"
 DROPIN = f"/run/systemd/system/openvpn-server@{NAME}.service.d/ovpnsc-test.conf"
-ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 
 
 def _report(key: str, value: str) -> None:
@@ -80,7 +77,7 @@ def deployed(lab, g1: Guest, g2: Guest, ovpn_module: str, openvpn_debs: dict[str
     return pki
 
 
-def _role_play(lab, pki: Path, openvpn_debs: dict[str, str],
+def _role_play(lab, pki: Path, openvpn_debs: dict[str, str], *args: str,
                **more: object) -> subprocess.CompletedProcess:
     extra = {
         "ovpn_shortcut_dkms": False, "ovpn_shortcut_module_load": False,
@@ -101,10 +98,7 @@ def _role_play(lab, pki: Path, openvpn_debs: dict[str, str],
              "iroutes6": c.get("iroutes6", [])} for n, c in CLIENTS.items()],
         **more,
     }
-    env = dict(os.environ, OVPN_LAB_NAME=lab.name, ANSIBLE_FORCE_COLOR="0")
-    return subprocess.run([str(ANSIBLE_PLAYBOOK), "playbooks/ovpn_shortcut.yml",
-                           "-e", json.dumps(extra)], cwd=paths.REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=3600)
+    return role_play(lab, extra, *args)
 
 
 def _journal(g1: Guest, since: str = "") -> str:
@@ -137,15 +131,7 @@ def _diag(g1: Guest, g2: Guest | None = None) -> str:
     return "\n".join(parts)
 
 
-def _wait(what: str, probe, timeout: float, diag) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout:.0f} s\n{diag()}", pytrace=False)
-        time.sleep(1)
+_wait = wait_for
 
 
 def test_role_server_runs_on_the_module(g1, g2, deployed):
@@ -195,15 +181,10 @@ def _restart(g1: Guest, g2: Guest, name: str, extra: str = "") -> None:
 
 @pytest.fixture(scope="module")
 def clients(g1: Guest, g2: Guest, deployed: Path) -> Iterator[dict]:
-    g2.run(f"rm -rf {RUN} && mkdir -p {RUN}")
-    for name in CLIENTS:
-        g2.copy_in(deployed / "profiles" / f"{name}.ovpn", RUN)
-    g2.run(f"chmod 600 {RUN}/*.ovpn")
+    copy_profiles(g2, deployed, list(CLIENTS), RUN)
     for i, (name, c) in enumerate(CLIENTS.items()):
         ns = f"ns-{name}"
-        g2.run(f"ip netns add {ns} && ip link add link lan0 name mv{i} type macvlan mode bridge"
-               f" && ip link set mv{i} netns {ns} && ip -n {ns} link set lo up"
-               f" && ip -n {ns} addr add {c['lan']}/24 dev mv{i} && ip -n {ns} link set mv{i} up")
+        netns_on_lan(g2, ns, f"mv{i}", c["lan"])
         for r in c["iroutes"]:  # an address on the network behind the client
             host = r.split("/")[0].rsplit(".", 1)[0] + ".1"
             g2.run(f"ip -n {ns} addr add {host}/32 dev lo")
@@ -589,16 +570,23 @@ def test_server_sigkill_under_iperf3_then_restart(g1, g2, clients, iperf_server)
 
 def test_revoked_client_is_refused_others_connect(lab, g1, g2, clients, deployed,
                                                   openvpn_debs):
-    """c3 revoked by the role: the CRL reaches the server, which restarts (a changed
-    CRL cuts connected clients); c3 is refused at its handshake, c1 and c2 come back."""
+    """c3 revoked by the role's PKI part alone (--tags ovpn_shortcut_pki, the fast
+    path docs/server.md gives operators): the CRL reaches the server, which restarts
+    (a changed CRL cuts connected clients); c3 is refused at its handshake, c1 and c2
+    come back."""
     for name in CLIENTS:
         _wait(f"{name} connected", lambda n=name: _client_up(g2, n), 120, lambda: _diag(g1, g2))
     since = g1.run("date '+%F %T'").stdout.strip()
     for name in CLIENTS:
         g2.run(f"truncate -s 0 {RUN}/{name}.log")
     t0 = time.monotonic()
-    proc = _role_play(lab, deployed, openvpn_debs, ovpn_shortcut_pki_revoked=["c3"])
+    proc = _role_play(lab, deployed, openvpn_debs, "--tags", "ovpn_shortcut_pki",
+                      ovpn_shortcut_pki_revoked=["c3"])
     assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-3000:]
+    _report("revocation play (--tags ovpn_shortcut_pki)", f"{time.monotonic() - t0:.0f} s")
+    # the PKI part and the server's files only: no package, module or client task ran
+    assert "OpenVPN | " not in proc.stdout and "Client | " not in proc.stdout, \
+        proc.stdout[-4000:]
     assert "crl.pem" in g1.run(f"ls /etc/openvpn/server/{NAME}/").stdout
     assert not (deployed / "issued" / "c3.crt").exists()  # easy-rsa moved it to revoked/
     for name in ("c1", "c2"):

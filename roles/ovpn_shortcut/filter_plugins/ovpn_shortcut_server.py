@@ -20,7 +20,8 @@ KNOWN_CIPHERS = ("AES-128-GCM", "AES-192-GCM", "AES-256-GCM", "CHACHA20-POLY1305
 # (.1 is the server itself; the lower ones are left for static use).
 AUTO_VIP_OFFSET = 100
 
-CATEGORIES = ("cidr", "cipher", "vip", "duplicate", "client")
+CATEGORIES = ("cidr", "cipher", "vip", "duplicate", "client", "tap")
+DEV_TYPES = ("tun", "tap")
 
 
 def _net(value: Any, strict: bool = True) -> ipaddress.IPv4Network | None:
@@ -143,8 +144,11 @@ def server_plan(settings: dict[str, Any]) -> dict[str, Any]:
     settings: network (CIDR), ciphers (list), clients (explicit list of
     {name, vip?, iroutes?, vip6?, iroutes6?}), group_clients (the same, made
     from the client group's host vars), push_routes (list of CIDRs), network6
-    (IPv6 CIDR or empty: IPv4 only), push_routes6 (IPv6 CIDRs).
+    (IPv6 CIDR or empty: IPv4 only), push_routes6 (IPv6 CIDRs), dev_type (tun or
+    tap), bridge and bridge_ip (tap: an existing bridge to put the device in, and
+    its IPv4 address in the network, which takes the server's place).
     Returns {problems: {category: [message]}, network, netmask, server_ip,
+    bridge_pool: [first, last] (bridged: the ifconfig-pool of server-bridge),
     clients: [{name, vip, netmask, iroutes: [[net, mask]], iroute_cidrs,
     vip6 (addr/prefix), iroutes6}], routes: [[net, mask]], push_routes:
     [[net, mask]], network6, server_ip6, routes6, push_routes6} (IPv6 keys
@@ -167,6 +171,7 @@ def server_plan(settings: dict[str, Any]) -> dict[str, Any]:
     if net is not None:
         plan["network"], plan["netmask"] = _mask(net)
         plan["server_ip"] = str(net.network_address + 1)
+    _plan_tap(settings, plan, problems, net)
 
     ciphers = settings.get("ciphers") or []
     if not ciphers:
@@ -220,7 +225,7 @@ def server_plan(settings: dict[str, Any]) -> dict[str, Any]:
                                            f"in ovpn_shortcut_server_network={net}")
                     cand = None
                     break
-                if str(cand) not in seen_vips and not any(
+                if str(cand) not in seen_vips and str(cand) != plan["server_ip"] and not any(
                         str(cand) == str(c.get("vip")) for c, _src in explicit + grouped):
                     break
             if cand is None:
@@ -252,7 +257,64 @@ def server_plan(settings: dict[str, Any]) -> dict[str, Any]:
         })
         plan["routes"] += [_mask(r) for r in iroutes]
     _plan_v6(settings, plan, problems, net, raw_clients)
+    if plan["dev_type"] == "tap":
+        for c in plan["clients"]:
+            if c["iroutes"] or c.get("iroutes6"):
+                problems["tap"].append(
+                    f"{raw_clients[c['name']][1]}: client {c['name']!r} has iroutes, which "
+                    "a tap server does not route (it learns each client's MACs): with "
+                    "ovpn_shortcut_server_dev_type=tap, bridge the networks behind a "
+                    "client instead")
     return plan
+
+
+def _plan_tap(settings: dict[str, Any], plan: dict[str, Any],
+              problems: dict[str, list[str]], net: ipaddress.IPv4Network | None) -> None:
+    """dev_type, and for a bridged tap server the bridge's address (the server's
+    address on the VPN: no client may take it) and the pool of server-bridge."""
+    dev_type = settings.get("dev_type") or "tun"
+    bridge = settings.get("bridge") or ""
+    plan.update(dev_type=dev_type, bridge=bridge, bridge_pool=[])
+    if dev_type not in DEV_TYPES:
+        problems["tap"].append(f"ovpn_shortcut_server_dev_type={dev_type!r} is neither tun "
+                               "nor tap")
+        return
+    if not bridge:
+        return
+    if dev_type != "tap":
+        problems["tap"].append(f"ovpn_shortcut_server_bridge={bridge!r} needs "
+                               "ovpn_shortcut_server_dev_type=tap (a bridge carries frames)")
+        return
+    if len(bridge) > 15 or not all(ch.isalnum() or ch in "-_." for ch in bridge):
+        problems["tap"].append(f"ovpn_shortcut_server_bridge={bridge!r} is not an interface "
+                               "name")
+        return
+    if settings.get("network6"):
+        problems["tap"].append("a bridged server (ovpn_shortcut_server_bridge) takes no "
+                               "ovpn_shortcut_server_network6: OpenVPN's server-bridge "
+                               "is IPv4 only; IPv6 reaches the clients over the bridge")
+    raw_ip = settings.get("bridge_ip") or ""
+    try:
+        ip = ipaddress.IPv4Address(str(raw_ip))
+    except ValueError:
+        problems["tap"].append(f"ovpn_shortcut_server_bridge_ip={raw_ip!r} is not an IPv4 "
+                               f"address (the address of bridge {bridge!r})")
+        return
+    if net is None:
+        return
+    if ip not in net or ip in (net.network_address, net.broadcast_address):
+        problems["tap"].append(f"ovpn_shortcut_server_bridge_ip={ip} is not a host address "
+                               f"of ovpn_shortcut_server_network={net}")
+        return
+    plan["server_ip"] = str(ip)
+    first = net.network_address + AUTO_VIP_OFFSET
+    if first not in net or first >= net.broadcast_address - 1:
+        first = net.network_address + 1
+    last = net.broadcast_address - 1
+    if first <= ip <= last:  # the pool around the bridge's address: its larger side
+        lower, upper = int(ip) - int(first), int(last) - int(ip)
+        first, last = (first, ip - 1) if lower >= upper else (ip + 1, last)
+    plan["bridge_pool"] = [str(first), str(last)]
 
 
 def group_clients(hosts: list[str], hostvars: dict[str, Any]) -> list[dict[str, Any]]:
