@@ -5,10 +5,13 @@
   harden.py [--packets N] [--nl-requests N] [--churn N] [--swaps N] [PHASE ...]
 
 Phases (all by default, in this order): fuzz replay order spoof netlink churn
-faults leaks.  Three network namespaces: hs (server, MP device `tsrv`, static
-mode on UDP 1194), hc (a legitimate client, P2P device `tcli`), hx (the
-attacker, its own link to hs).  Prints PASS:/FAIL: lines and, last, one line
-`FIGURES {json}` with every count; exits 1 on any failure.
+l2 faults leaks (faults ends with rmmod: the tunnels are gone after it).  Three
+network namespaces: hs (server, MP device `tsrv`, static mode on UDP 1194), hc
+(a legitimate client, P2P device `tcli`), hx (the attacker, its own link to hs).
+The l2 phase adds a TAP server `lsrv` in a bridge, with hc and hx as its
+clients: hx holds keys (an authenticated peer turned hostile) and sends fuzzed
+Ethernet frames.  Prints PASS:/FAIL: lines and, last, one line `FIGURES {json}`
+with every count; exits 1 on any failure.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ N1, N2 = "a1a2a3a4a5a6a7a8", "b1b2b3b4b5b6b7b8"
 SRV_VIP, CLI_VIP, OTHER_VIP = "192.168.77.1", "192.168.77.2", "192.168.77.3"
 # drop reasons of the TX path; every other reason is a received datagram
 TX_REASONS = ("mtu", "no_peer", "pktid_exhausted", "xmit", "loop")
-PHASES = ("fuzz", "replay", "order", "spoof", "netlink", "churn", "faults", "leaks")
+PHASES = ("fuzz", "replay", "order", "spoof", "netlink", "churn", "l2", "faults", "leaks")
 
 FIGURES: dict = {}
 FAILED: list[str] = []
@@ -554,6 +557,122 @@ def phase_faults(_args: argparse.Namespace) -> None:
     res["rmmod_under_traffic"] = "unloaded" if not Path("/sys/module/ovpn_shortcut").exists() \
         else "still loaded"
     FIGURES["faults"] = res
+
+
+# --- layer 2 ---------------------------------------------------------------
+
+L2_SRV, L2_CLI, L2_X = "10.77.0.1", "10.77.0.2", "10.77.0.3"
+L2_MAX, L2_MAX_PEER = 256, 64
+_PRE_AUTH = ("auth", "replay", "crypto", "no_key", "bad_header")
+
+
+def l2_tunnel() -> dict[str, str]:
+    """TAP server lsrv (MP, UDP 1294) in bridge hbr; TAP clients in hc (peer 7) and
+    hx (peer 8).  Returns each namespace's tap MAC."""
+    ns("hs", f"{CTL} link-add lsrv --mode mp --type tap --listen-port 1294")
+    ns("hs", "ip link add hbr type bridge")
+    ns("hs", "ip link set lsrv master hbr")
+    ns("hs", f"ip addr add {L2_SRV}/24 dev hbr")
+    ns("hs", "ip link set lsrv up")
+    ns("hs", "ip link set hbr up")
+    ns("hs", f"{CTL} set-mac-table lsrv --max {L2_MAX} --max-peer {L2_MAX_PEER}")
+    macs = {}
+    for pid, name, net, vip in ((7, "hc", "10.10.0", L2_CLI), (8, "hx", "10.20.0", L2_X)):
+        ns("hs", f"{CTL} new-peer lsrv --id {pid} --remote {net}.2:1294")
+        ns("hs", f"{CTL} new-key lsrv --id {pid} --key-id 2 --alg aes-gcm --enc-key {K1} "
+                 f"--enc-nonce {N1} --dec-key {K2} --dec-nonce {N2}")
+        ns(name, f"{CTL} link-add ltap --type tap --listen-port 1294")
+        ns(name, f"ip addr add {vip}/24 dev ltap")
+        ns(name, "ip link set ltap up")
+        ns(name, f"{CTL} new-peer ltap --id {pid} --remote {net}.1:1294")
+        ns(name, f"{CTL} new-key ltap --id {pid} --key-id 2 --alg aes-gcm --enc-key {K2} "
+                 f"--enc-nonce {N2} --dec-key {K1} --dec-nonce {N1}")
+        macs[name] = ns(name, "cat /sys/class/net/ltap/address").strip()
+    return macs
+
+
+def mac_table(dev: str = "lsrv") -> list[dict]:
+    out = ns("hs", f"{CTL} get-mac {dev}").strip()
+    return [m["mac"] for m in json.loads(out)] if out else []
+
+
+def l2_pings(name: str, what: str) -> bool:
+    out = ns(name, f"ping -c 3 -i 0.2 -W 3 {L2_SRV}", check=False)
+    return check(f"l2 {what}: {name} pings the bridged server", " 0% packet loss" in out,
+                 out[-300:])
+
+
+def phase_l2(args: argparse.Namespace) -> None:
+    """An authenticated TAP peer sends fuzzed Ethernet frames (odd source MACs,
+    lengths, ethertypes, VLAN tags, broadcast and multicast) into the server's
+    bridge while a legitimate TAP client keeps pinging: every authenticated frame
+    is delivered or dropped under a reason, the MAC table stays in its bounds,
+    the legitimate client's MAC stays its own, both tunnels keep working."""
+    macs = l2_tunnel()
+    l2_pings("hc", "setup")
+    l2_pings("hx", "setup")
+    count = max(2000, args.packets // 6)
+    x0, c0 = peer_stats("hs", "lsrv", 8), peer_stats("hs", "lsrv", 7)
+    # no shell between: SIGINT must reach ping (ip netns exec execs it), which then
+    # prints its summary; -w bounds it if the signal is lost
+    legit = subprocess.Popen(["ip", "netns", "exec", "hc", "ping", "-i", "0.2", "-W", "2",
+                              "-w", "3600", L2_SRV],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    t0 = time.monotonic()
+    srv_mac = ns("hs", "cat /sys/class/net/hbr/address").strip()
+    sent = int(ns("hx", f"{CTL} send-frames ltap --count {count} --fuzz --seed 61 "
+                        f"--dst {srv_mac}", timeout=7200).strip())
+    took = time.monotonic() - t0
+    time.sleep(2)
+    legit.send_signal(signal.SIGINT)
+    legit_out = legit.communicate(timeout=30)[0]
+    x1, c1 = peer_stats("hs", "lsrv", 8), peer_stats("hs", "lsrv", 7)
+    link_rx = int(x1["link_rx_packets64"]) - int(x0["link_rx_packets64"])
+    delivered = int(x1["vpn_rx_packets64"]) - int(x0["vpn_rx_packets64"])
+    dd = delta(drops(x1), drops(x0))
+    counted = sum(v for k, v in dd.items() if k not in _PRE_AUTH)
+    table = mac_table()
+    per_peer = {pid: sum(1 for m in table if m["peer_id"] == pid) for pid in (7, 8)}
+    owner = {m["addr"]: m["peer_id"] for m in table}
+    m = re.search(r"(\d+) packets transmitted, (\d+) received", legit_out)
+    tx_rx = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+    FIGURES["l2"] = {"sent": sent, "seconds": round(took, 1),
+                     "fps": round(sent / took) if took else 0, "link_rx": link_rx,
+                     "delivered": delivered, "drops": dd, "mac_entries": per_peer,
+                     "legit_pings": tx_rx,
+                     "legit_rx_during": int(c1["vpn_rx_packets64"])
+                     - int(c0["vpn_rx_packets64"])}
+    check(f"l2: {sent} fuzzed frames sent by an authenticated peer", sent >= count * 0.9,
+          (sent, count))
+    check(f"l2: every authenticated frame delivered or dropped under a reason "
+          f"({link_rx} = {delivered} delivered + {counted} dropped)",
+          link_rx == delivered + counted, dd)
+    check(f"l2: most fuzzed frames reached the server ({link_rx} of {sent})",
+          link_rx >= sent * 0.9, link_rx)
+    check(f"l2: the hostile peer's MAC entries within their bound ({per_peer[8]} <= "
+          f"{L2_MAX_PEER})", 0 < per_peer[8] <= L2_MAX_PEER, per_peer)
+    check(f"l2: the table within the device bound ({len(table)} <= {L2_MAX})",
+          len(table) <= L2_MAX)
+    check("l2: the legitimate client's MAC still maps to its own peer",
+          owner.get(macs["hc"]) == 7, owner.get(macs["hc"]))
+    check(f"l2: the legitimate client pinged on during the attack ({tx_rx[1]}/{tx_rx[0]})",
+          tx_rx[0] > 0 and tx_rx[1] >= tx_rx[0] * 0.9, legit_out[-300:])
+    # the hostile peer claims the legitimate client's MAC (live entry: refused)
+    s0 = drops(peer_stats("hs", "lsrv", 8)).get("mac_spoofed", 0)
+    ns("hx", f"{CTL} send-frames ltap --count 200 --src {macs['hc']} --dst {srv_mac}")
+    time.sleep(1)
+    spoofed = drops(peer_stats("hs", "lsrv", 8)).get("mac_spoofed", 0) - s0
+    owner = {m["addr"]: m["peer_id"] for m in mac_table()}
+    FIGURES["l2"]["steal_attempts_counted"] = spoofed
+    check(f"l2: 200 frames claiming the legitimate client's MAC refused and counted "
+          f"({spoofed} mac_spoofed), the entry still its own",
+          spoofed >= 180 and owner.get(macs["hc"]) == 7, (spoofed, owner.get(macs["hc"])))
+    l2_pings("hc", "after the fuzz")
+    l2_pings("hx", "after the fuzz")
+    ns("hs", "ip link del hbr")
+    for name, dev in (("hs", "lsrv"), ("hc", "ltap"), ("hx", "ltap")):
+        ns(name, f"ip link del {dev}")
+    tunnel_works("l2")
 
 
 def rehook(dev: str) -> None:
