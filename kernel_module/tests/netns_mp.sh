@@ -81,7 +81,10 @@ for v in 4 6; do
 	ns a $CTL new-key bs$v --id $((v == 4 ? 5 : 6)) --key-id 0 --alg aes-gcm --enc-key $K1 --enc-nonce $N1 --dec-key $K2 --dec-nonce $N2
 	ns b $CTL new-key bc$v --id $((v == 4 ? 5 : 6)) --key-id 0 --alg aes-gcm --enc-key $K2 --enc-nonce $N2 --dec-key $K1 --dec-nonce $N1
 done
-ns b timeout 8 tcpdump -n -U -i ba -w /tmp/netns_mp_bound.pcap 'udp and (port 1196 or port 1197)' 2>/dev/null &
+# -Z root: tcpdump would write as its own user, and a file left by a run before
+# (another owner, sticky /tmp) would be read again instead
+rm -f /tmp/netns_mp_bound.pcap
+ns b timeout 8 tcpdump -Z root -n -U -i ba -w /tmp/netns_mp_bound.pcap 'udp and (port 1196 or port 1197)' 2>/dev/null &
 TD=$!
 sleep 2
 check "bound v4 socket: ping through" ns a ping -c 2 -i 0.2 -W 2 10.9.4.2
