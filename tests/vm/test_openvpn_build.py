@@ -349,13 +349,12 @@ def tap_server(g1_mod: Guest, installed: str, module_loaded: str, pki: None) -> 
     """The patched OpenVPN as a dev tap UDP server on g1 (device tapsc0); yields its log."""
     g = g1_mod
     g.run("systemctl stop 'openvpn-server@*.service'", check=False)
-    # no --local: the module sends from the address routing picks for a peer, not from
-    # the socket's bound address (seen: replies to the p2p client in a netns left from
-    # the veth's 172.31.96.1 while the socket was bound to the LAN address, the client's
-    # kernel floated to it and its packets went nowhere). Bound to any, every client
-    # talks to the address the server answers from.
+    # --local: bound to the LAN address, which the p2p client in a netns of g1 reaches
+    # through a veth whose own address routing would pick for the replies. The module
+    # sends from the socket's bound address (before: from the veth's 172.31.96.1, the
+    # client's kernel floated to it and its packets went nowhere).
     pid, log = _launch(g, "tap-server", "server", "--dev", TAP_DEV, "--dev-type", "tap",
-                       "--proto", "udp", "--port", str(TAP_PORT),
+                       "--proto", "udp", "--local", g.spec.lan_ipv4, "--port", str(TAP_PORT),
                        "--server", f"{TAP_NET}.0", "255.255.255.0",
                        "--max-routes-per-client", str(TAP_MAX_MACS), "--keepalive", "10", "60",
                        "--duplicate-cn")  # g2's client and g1's p2p client share a cert
@@ -521,7 +520,9 @@ ip -n {LAN_NS} link set lo up
 def test_tap_patched_p2p_client_with_dco(g1, tap_client, ctl):
     """The patched OpenVPN as a dev tap client (point-to-point mode) in a netns of g1:
     its device is an ovpn-shortcut tap device in P2P mode, it reaches the tap server
-    through both kernels, and the server's table learns its MAC."""
+    through both kernels, and the server's table learns its MAC. It talks to the
+    server's bound LAN address through a veth: the server's replies must come from
+    that address, not from the veth's (the one routing picks)."""
     ns, dev = "tapp2p", "tapp0"
     g1.run(f"""
 set -e
@@ -537,7 +538,7 @@ ip -n {ns} route add default via 172.31.96.1
 """)
     try:
         pid, log = _launch(g1, "tap-p2p", "client", "--dev", dev, "--dev-type", "tap",
-                           "--proto", "udp", "--remote", "172.31.96.1", str(TAP_PORT),
+                           "--proto", "udp", "--remote", g1.spec.lan_ipv4, str(TAP_PORT),
                            netns=ns)
         text = _wait_log(g1, log, pid, "Initialization Sequence Completed", 90)
         assert f"DCO device {dev} opened" in text, text
@@ -554,6 +555,9 @@ ip -n {ns} route add default via 172.31.96.1
                 check=False).stdout)
         mac = g1.run(f"ip netns exec {ns} cat /sys/class/net/{dev}/address").stdout.strip()
         assert mac in {addr for addr, _ in _tap_macs(g1, ctl)}
+        # the client's kernel peer still has the server's bound address: no float
+        (peer,) = json.loads(g1.run(f"ip netns exec {ns} {ctl} get-peer {dev}").stdout)
+        assert peer["get_peer"]["sockaddr_remote"] == f"{g1.spec.lan_ipv4}:{TAP_PORT}", peer
     finally:
         _stop(g1, f"{RUN}/tap-p2p.pid")
         g1.run(f"ip netns del {ns}", check=False)
