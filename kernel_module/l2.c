@@ -38,6 +38,7 @@
 #include "io.h"
 #include "l2.h"
 #include "main.h"
+#include "mss.h"
 #include "peer.h"
 #include "stats.h"
 
@@ -300,6 +301,12 @@ void ovs_l2_rx(struct ovs_peer *peer, struct sk_buff *skb)
 	 * frame may come from a LAN behind the peer, and is forwarded as is.
 	 */
 	skb->ip_summed = CHECKSUM_NONE;
+	/*
+	 * mssfix: SYNs of the IP packet inside, before the frame goes up; after
+	 * the line above, so that the TCP checksum is updated with the option
+	 * (the outer skb's CHECKSUM_PARTIAL would leave it as it was)
+	 */
+	ovs_mss_fixup_eth(ovs, skb, OVS_CTR_MSS_CLAMPED_RX);
 	skb->protocol = eth_type_trans(skb, dev);
 	skb_reset_network_header(skb);
 	skb_reset_transport_header(skb);
@@ -380,6 +387,8 @@ netdev_tx_t ovs_l2_xmit(struct sk_buff *skb, struct net_device *dev)
 		reason = OVPN_SC_DROP_REASON_MTU;
 		goto drop;
 	}
+	/* SYNs only (never GSO); may move the head: before eth is read */
+	ovs_mss_fixup_eth(ovs, skb, OVS_CTR_MSS_CLAMPED_TX);
 	eth = eth_hdr(skb);
 
 	rcu_read_lock();

@@ -13,6 +13,8 @@
  * alone and never dropped because of it.
  */
 
+#include <linux/if_ether.h>
+#include <linux/if_vlan.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/skbuff.h>
@@ -158,4 +160,36 @@ void ovs_mss_fixup(struct ovs_dev *ovs, struct sk_buff *skb, enum ovs_ctr ctr)
 		return;
 	if (ovs_mss_clamp(skb, clamp))
 		ovs_stats_dev_inc(ovs, ctr);
+}
+
+/* the same for a frame of a tap device (Ethernet header, at most one VLAN tag,
+ * at skb->data): the IP packet inside is looked at, the frame left as it was
+ */
+void ovs_mss_fixup_eth(struct ovs_dev *ovs, struct sk_buff *skb,
+		       enum ovs_ctr ctr)
+{
+	u16 clamp = READ_ONCE(ovs->mss_clamp);
+	unsigned int hlen = ETH_HLEN;
+	__be16 saved = skb->protocol;
+	__be16 proto;
+
+	if (!clamp || !pskb_may_pull(skb, ETH_HLEN))
+		return;
+	proto = ((const struct ethhdr *)skb->data)->h_proto;
+	if (eth_type_vlan(proto)) {
+		if (!pskb_may_pull(skb, VLAN_ETH_HLEN))
+			return;
+		proto = ((const struct vlan_ethhdr *)skb->data)->h_vlan_encapsulated_proto;
+		hlen = VLAN_ETH_HLEN;
+	}
+	if (proto != htons(ETH_P_IP) && proto != htons(ETH_P_IPV6))
+		return;
+
+	/* a reallocated head keeps its headroom: the header comes back */
+	__skb_pull(skb, hlen);
+	skb->protocol = proto;
+	if (ovs_mss_clamp(skb, clamp))
+		ovs_stats_dev_inc(ovs, ctr);
+	__skb_push(skb, hlen);
+	skb->protocol = saved;
 }

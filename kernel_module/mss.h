@@ -23,5 +23,8 @@ bool ovs_mss_clamp(struct sk_buff *skb, u16 clamp);
  * @ctr is the counter (TX or RX) of clamped segments
  */
 void ovs_mss_fixup(struct ovs_dev *ovs, struct sk_buff *skb, enum ovs_ctr ctr);
+/* the same for an Ethernet frame at skb->data (tap devices) */
+void ovs_mss_fixup_eth(struct ovs_dev *ovs, struct sk_buff *skb,
+		       enum ovs_ctr ctr);
 
 #endif /* _OVPN_SC_MSS_H_ */

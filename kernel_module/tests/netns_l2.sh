@@ -4,7 +4,8 @@
 # with a P2P tap device; ARP, ping, broadcast to every client, the MAC table
 # over netlink, the server device in a bridge with a veth "LAN host", no
 # client-to-client without hairpin, a spoofed MAC and a MAC flood refused
-# and counted, per-peer flush, ageing, entries gone with their peer, rmmod.
+# and counted, mssfix of SYNs both ways, per-peer flush, ageing, entries gone
+# with their peer, rmmod.
 # Disposable machines only.
 #   tests/netns_l2.sh [tools-dir]
 set -u
@@ -71,6 +72,28 @@ for i in 1 2 3; do
 done
 check "client 1 -> server ping" ns b ping -c 2 -i 0.2 -W 2 10.9.0.1
 check "server learnt client 1's MAC by ARP (neighbour entry)" bash -c "ip netns exec ovsa ip neigh show dev srv 10.9.0.2 | grep -q '$(mac_of b)'"
+
+echo "== mssfix on a tap device: the client's SYN (RX) and the server's SYN-ACK (TX)"
+devctr() { ns a $CTL get-dev srv | python3 -c "import json, sys; print(json.load(sys.stdin)[0]['dev']['$1'])"; }
+rx0=$(devctr mss_clamped_rx); tx0=$(devctr mss_clamped_tx)
+ns a $CTL set-dev srv --mss 1000
+rm -f /tmp/l2mss_a.pcap /tmp/l2mss_b.pcap
+ns a timeout 15 tcpdump -Z root -U -n -c 1 -i srv -w /tmp/l2mss_a.pcap 'tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn' 2>/dev/null &
+TA=$!
+ns b timeout 15 tcpdump -Z root -U -n -c 1 -i cli -w /tmp/l2mss_b.pcap 'tcp[tcpflags] & (tcp-syn|tcp-ack) == (tcp-syn|tcp-ack)' 2>/dev/null &
+TB=$!
+ns a timeout 15 socat -u TCP-LISTEN:5001,reuseaddr OPEN:/dev/null &
+sleep 2
+ns b timeout 10 socat -u OPEN:/dev/null TCP:10.9.0.1:5001
+wait $TA $TB
+syn=$(tcpdump -v -n -r /tmp/l2mss_a.pcap 2>/dev/null); synack=$(tcpdump -v -n -r /tmp/l2mss_b.pcap 2>/dev/null)
+echo "$syn" | tail -2; echo "$synack" | tail -2
+check "tap RX: the client's SYN reaches the server with MSS 1000 (client sent 1460)" has "mss 1000," "$syn"
+check "tap TX: the server's SYN-ACK reaches the client with MSS 1000" has "mss 1000," "$synack"
+bad=$(printf '%s\n%s\n' "$syn" "$synack" | grep -c incorrect)
+check "tap: both clamped segments carry a right TCP checksum" test "$bad" = 0
+check "tap: mss_clamped_rx and _tx counted one each" test "$(( $(devctr mss_clamped_rx) - rx0 )) $(( $(devctr mss_clamped_tx) - tx0 ))" = "1 1"
+ns a $CTL set-dev srv --mss 0
 
 echo "== broadcast to every client"
 f0=$(mt flooded)
