@@ -112,7 +112,7 @@ def figures_markdown(doc: dict[str, Any]) -> list[str]:
     lines += ["| configuration | vs | " + " | ".join(lbl for _, _, lbl, _ in stats.METRICS)
               + " |", "|---" * (len(stats.METRICS) + 2) + "|"]
     for lab, per_peer in ratios.items():
-        if summary[lab]["config"] not in ("ovpn-sc", "ovpn-sc-srv", "ovpn-dco", "ovpn-up"):
+        if summary[lab]["config"] not in ("ovpn-sc", "ovpn-dco", "ovpn-up", *stats.SHAPE_PEER):
             continue
         for peer, r in per_peer.items():
             cells = [(f"{r[f'{t}.{f}']:.2f}" + ("*" if lossy(summary, lab, peer, t) else ""))

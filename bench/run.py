@@ -34,6 +34,9 @@ from .upstream_openvpn import UPSTREAM_CONFIGS
 
 CONFIGS = ["veth", "wireguard", "ovpn-user", "ovpn-dco", "ovpn-up", "ovpn-sc", "ovpn-dco-srv",
            "ovpn-sc-srv"]
+# opt-in (--configs): dev tap, kernel and userspace; TCP under a path MTU below the
+# tunnel's (bench/guest/tunnels.sh), with and without mssfix
+SHAPES = ["ovpn-user-tap", "ovpn-sc-tap", "ovpn-sc-tap-srv", "ovpn-sc-pmtu", "ovpn-sc-pmtu-nomss"]
 # run when the guest can: ovpn-dco (DKMS) and ovpn-up (in-tree `ovpn`, 6.16+)
 DEFAULT_CONFIGS = {"bookworm": [c for c in CONFIGS if c != "ovpn-up"]}
 CIPHERLESS = ("veth", "wireguard")
@@ -127,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ciphers", default="AES-256-GCM,CHACHA20-POLY1305")
     ap.add_argument("--configs", default="",
                     help=f"comma list of {','.join(CONFIGS)} (default: all of them; "
-                         "without ovpn-up on bookworm)")
+                         f"without ovpn-up on bookworm), or of {','.join(SHAPES)}")
     ap.add_argument("--release", default="bookworm", choices=list(IMAGES),
                     help="guest image; ovpn-up needs trixie-backports (kernel 7.x, in-tree ovpn)")
     ap.add_argument("--tests", default="tcp1,tcp4,udp64,udp1200,ping")
@@ -152,14 +155,15 @@ def main(argv: list[str] | None = None) -> int:
                  "machine": platform.machine(), "cpu_model": cpu_model()},
         "method": {"repeats": a.repeats, "duration_s": a.duration, "tests": a.tests,
                    "path": "one guest, netns bs (server) and bc (client) joined by veth; "
-                           "tunnel inner MTU 1420 for every tunnel",
+                           "tunnel inner MTU 1420 for every tunnel (-pmtu rows: veth MTU "
+                           "1300, mssfix 1300 mtu / mssfix 0)",
                    "qemu": "TCG, -cpu max, 2 vCPUs, 1536 MiB", "release": a.release},
         "git": git_state(), "timings_s": {}, "samples": [],
     }
     configs = [c for c in a.configs.split(",") if c] or DEFAULT_CONFIGS.get(a.release, CONFIGS)
-    unknown = sorted(set(configs) - set(CONFIGS))
+    unknown = sorted(set(configs) - set(CONFIGS) - set(SHAPES))
     if unknown:
-        ap.error(f"unknown configurations {unknown}; known: {CONFIGS}")
+        ap.error(f"unknown configurations {unknown}; known: {CONFIGS + SHAPES}")
     image = ensure_image(release=a.release)
     lab = Lab(a.lab)
     t0 = time.monotonic()

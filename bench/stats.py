@@ -34,8 +34,12 @@ UDP_METRICS: list[tuple[str, str, str]] = [
 # stock OpenVPN 2.7 + the in-tree `ovpn` (Linux 6.16+), the strongest kernel peer
 PEERS = ("veth", "wireguard", "ovpn-user", "ovpn-dco", "ovpn-up")
 # same-round ratio pairs shown in the report: (config, peer)
-ROUND_PAIRS = (*(("ovpn-sc", p) for p in PEERS), ("ovpn-sc-srv", "ovpn-dco-srv"))
-SERVER_ONLY_PEER = {"ovpn-sc-srv": "ovpn-dco-srv"}
+# rows of another shape are compared with their own kind, not with both-ends tun DCO:
+# the server-only kernel path, dev tap (kernel vs userspace), and TCP under a path MTU
+# below the tunnel's with mssfix clamping in the kernel vs without (outer fragments)
+SHAPE_PEER = {"ovpn-sc-srv": "ovpn-dco-srv", "ovpn-sc-tap": "ovpn-user-tap",
+              "ovpn-sc-tap-srv": "ovpn-user-tap", "ovpn-sc-pmtu": "ovpn-sc-pmtu-nomss"}
+ROUND_PAIRS = (*(("ovpn-sc", p) for p in PEERS), *SHAPE_PEER.items())
 
 
 def label(config: str, cipher: str) -> str:
@@ -86,8 +90,8 @@ def ratios(summary: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, 
     out: dict[str, dict[str, dict[str, float]]] = {}
     for lab, row in summary.items():
         peers = [p for p in PEERS if p != row["config"]]
-        if row["config"] in SERVER_ONLY_PEER:  # against the same shape, not both-ends DCO
-            peers = [*PEERS[:3], SERVER_ONLY_PEER[row["config"]]]
+        if row["config"] in SHAPE_PEER:  # against the same shape, not both-ends DCO
+            peers = [*PEERS[:3], SHAPE_PEER[row["config"]]]
         for peer in peers:
             other = summary.get(peer_label(peer, row["cipher"]))
             if other is None:

@@ -8,7 +8,10 @@
 #
 # CONFIG: veth wireguard ovpn-user ovpn-dco ovpn-up ovpn-sc ovpn-dco-srv ovpn-sc-srv
 # (-srv: the kernel on the server only, userspace OpenVPN client; ovpn-up: stock
-# OpenVPN 2.7 under /opt/openvpn-up driving the in-tree `ovpn` module, both ends).
+# OpenVPN 2.7 under /opt/openvpn-up driving the in-tree `ovpn` module, both ends),
+# ovpn-user-tap ovpn-sc-tap ovpn-sc-tap-srv (dev tap), ovpn-sc-pmtu and
+# ovpn-sc-pmtu-nomss (the veth's MTU at PMTU, below the tunnel's outer packets:
+# mssfix PMTU mtu, clamped by the kernel, against mssfix 0 and outer fragments).
 set -euo pipefail
 B=/root/bench
 RUN=$B/run
@@ -17,6 +20,9 @@ STOCK=/usr/sbin/openvpn
 PATCHED=/opt/ovpnsc/usr/sbin/openvpn
 UPSTREAM=/opt/openvpn-up/usr/sbin/openvpn   # OpenVPN 2.7 from trixie-backports (bench/setup.py)
 MTU=1420            # inner MTU of every tunnel (WireGuard's default): no outer fragments
+PMTU=1300           # the -pmtu rows' path MTU (the veth's)
+DEVTYPE=tun         # dev-type of the OpenVPN rows (the -tap ones: tap)
+EXTRA=()            # more options for both OpenVPN ends
 S() { ip netns exec bs "$@"; }
 C() { ip netns exec bc "$@"; }
 
@@ -48,6 +54,7 @@ down() {
     S ip link del wgs 2>/dev/null || true
     C ip link del wgc 2>/dev/null || true
     for d in ovs0 ovc0; do S ip link del $d 2>/dev/null || true; C ip link del $d 2>/dev/null || true; done
+    S ip link set vs mtu 1500 2>/dev/null || true; C ip link set vc mtu 1500 2>/dev/null || true
     sleep 0.5
     modprobe -r ovpn_dco_v2 2>/dev/null || true
     modprobe -r ovpn_shortcut 2>/dev/null || true
@@ -71,15 +78,15 @@ ovpn_up() {  # ovpn_up SERVER_BIN SERVER_DCO(0/1) CLIENT_BIN CLIENT_DCO CIPHER [
     [ "$cdco" = 1 ] || cx=(--disable-dco)
     rm -f "$RUN/server.log" "$RUN/client.log"
     S "$sbin" --daemon bench-server --log "$RUN/server.log" --writepid "$RUN/server.pid" \
-        --verb 3 --dev ovs0 --dev-type tun --proto udp --local 10.200.0.1 --port 1194 \
+        --verb 3 --dev ovs0 --dev-type $DEVTYPE --proto udp --local 10.200.0.1 --port 1194 \
         --server 10.201.0.0 255.255.255.0 --topology subnet --data-ciphers "$cipher" \
         --tun-mtu $MTU --keepalive 10 60 --ca $PKI/ca.crt --cert $PKI/server.crt \
-        --key $PKI/server.key --dh none "${sx[@]}"
+        --key $PKI/server.key --dh none "${EXTRA[@]}" "${sx[@]}"
     wait_log "$RUN/server.log" "$RUN/server.pid" "Initialization Sequence Completed" 60
     C "$cbin" --daemon bench-client --log "$RUN/client.log" --writepid "$RUN/client.pid" \
-        --verb 3 --client --dev ovc0 --dev-type tun --proto udp --remote 10.200.0.1 1194 \
+        --verb 3 --client --dev ovc0 --dev-type $DEVTYPE --proto udp --remote 10.200.0.1 1194 \
         --nobind --data-ciphers "$cipher" --tun-mtu $MTU --remote-cert-tls server \
-        --ca $PKI/ca.crt --cert $PKI/client.crt --key $PKI/client.key "${cx[@]}"
+        --ca $PKI/ca.crt --cert $PKI/client.crt --key $PKI/client.key "${EXTRA[@]}" "${cx[@]}"
     wait_log "$RUN/client.log" "$RUN/client.pid" "Initialization Sequence Completed" 120
     # the offload each side really uses, read back from the logs and the links
     local skind ckind
@@ -123,6 +130,14 @@ up() {
         ovpn-up) modprobe ovpn; ovpn_up $UPSTREAM 1 $UPSTREAM 1 "$cipher" ovpn ;;
         ovpn-sc) modprobe ovpn_shortcut; ovpn_up $PATCHED 1 $PATCHED 1 "$cipher" ovpn-shortcut ;;
         ovpn-sc-srv) modprobe ovpn_shortcut; ovpn_up $PATCHED 1 $STOCK 0 "$cipher" ;;
+        ovpn-user-tap) DEVTYPE=tap; ovpn_up $STOCK 0 $STOCK 0 "$cipher" ;;
+        ovpn-sc-tap) DEVTYPE=tap; modprobe ovpn_shortcut
+            ovpn_up $PATCHED 1 $PATCHED 1 "$cipher" ovpn-shortcut ;;
+        ovpn-sc-tap-srv) DEVTYPE=tap; modprobe ovpn_shortcut; ovpn_up $PATCHED 1 $STOCK 0 "$cipher" ;;
+        ovpn-sc-pmtu|ovpn-sc-pmtu-nomss)
+            S ip link set vs mtu $PMTU; C ip link set vc mtu $PMTU
+            if [ "$config" = ovpn-sc-pmtu ]; then EXTRA=(--mssfix $PMTU mtu); else EXTRA=(--mssfix 0); fi
+            modprobe ovpn_shortcut; ovpn_up $PATCHED 1 $PATCHED 1 "$cipher" ovpn-shortcut ;;
         *) echo "unknown config $config" >&2; exit 2 ;;
     esac
     C ping -c 2 -W 5 -q "$( [ "$config" = veth ] && echo 10.200.0.1 || echo 10.201.0.1 )" >/dev/null
