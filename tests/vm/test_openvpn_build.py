@@ -323,6 +323,9 @@ TAP_NET = "10.96.0"
 TAP_PORT = 1196
 TAP_MAX_MACS = 64  # --max-routes-per-client: the kernel's per-peer MAC bound
 LAN_NS, LAN_HOST = "taplan", f"{TAP_NET}.200"  # the bridged variant's LAN host on g1
+# frame_calculate_mssfix() counts a tap's tun-mtu-extra (32 by default) in the
+# payload overhead: 32 less than tun's
+TAP_SERVER_MSS = SERVER_MSS - 32
 
 
 @pytest.fixture(scope="module")
@@ -445,7 +448,10 @@ def test_tap_stock_client_pings_both_ways_through_the_kernel(g1, g2, tap_client,
     (dev,) = _ctl_json(g1, ctl, f"get-dev {TAP_DEV}")
     assert dev["mac_table"]["max_peer_entries"] == TAP_MAX_MACS, dev
     assert dev["mac_table"]["learned"] >= 1, dev
-    assert dev["dev"]["mss_clamp"] == 0, dev  # the kernel clamps IP devices only
+    # the clamp OpenVPN derived for the tap client (its log says so) is the device's
+    log = g1.run(f"cat {RUN}/tap-server.log").stdout
+    assert f"DCO: kernel clamps the TCP MSS of SYNs to {TAP_SERVER_MSS} " in log, log
+    assert dev["dev"]["mss_clamp"] == TAP_SERVER_MSS, dev
     log = g1.run(f"cat {RUN}/tap-server.log").stdout
     for bad in ("Cannot add peer to DCO", "failed to send netlink message", "cannot bound"):
         assert bad not in log, log
@@ -561,6 +567,48 @@ ip -n {ns} route add default via 172.31.96.1
     finally:
         _stop(g1, f"{RUN}/tap-p2p.pid")
         g1.run(f"ip netns del {ns}", check=False)
+
+
+_MSS_LINE = re.compile(r"^CAPTURE (server|client) \S+ (IP6?) .*Flags \[(S\.?)\].*"
+                       r"options \[mss (\d+)[,\]]", re.M)
+
+
+def _far_side_mss(g: Guest, mode: str, dev_type: str) -> dict[str, set[int]]:
+    """openvpn_mss_e2e.sh in one mode: {"SYN at the server IPv4": {mss, ...}, ...} from
+    the far sides' captures (the client's SYNs on the server's device, the server's
+    SYN-ACKs on the client's)."""
+    proc = g.run(f"MODE={mode} DEV_TYPE={dev_type} PKI={RUN}/pki bash /root/openvpn_mss_e2e.sh",
+                 check=False, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and f"DONE mode={mode}" in out, out[-5000:]
+    if mode == "dco":  # both ends in the kernel: the devices are ours
+        assert len(re.findall(r"DCO device mss\w+ opened", out)) == 2, out[-5000:]
+    else:
+        assert "DCO device" not in out, out[-5000:]
+    seen: dict[str, set[int]] = {}
+    for side, ip, flags, mss in _MSS_LINE.findall(out):
+        if (side, flags) in (("server", "S"), ("client", "S.")):
+            what = "SYN at the server" if flags == "S" else "SYN-ACK at the client"
+            seen.setdefault(f"{what} IPv{6 if ip == 'IP6' else 4}", set()).add(int(mss))
+    assert len(seen) == 4, (seen, out[-5000:])
+    return seen
+
+
+@pytest.mark.parametrize("dev_type", ["tun", "tap"])
+def test_mssfix_far_side_matches_userspace(g1, installed, module_loaded, pki, dev_type):
+    """--mssfix with the data channel in the kernel on both ends (patches 0007, 0008) and
+    in userspace on both ends (--disable-dco), same config, IPv4 and IPv6 inside: the
+    MSS of the SYN the server receives and of the SYN-ACK the client receives is the
+    same number in both runs, below what the stacks wrote (1460/1440 on a 1500 MTU)."""
+    g1.copy_in(Path(__file__).with_name("openvpn_mss_e2e.sh"), "/root")
+    user = _far_side_mss(g1, "user", dev_type)
+    kernel = _far_side_mss(g1, "dco", dev_type)
+    TIMINGS[f"far-side MSS, {dev_type}"] = f"userspace {user}, kernel {kernel}"
+    assert kernel == user, {"kernel": kernel, "userspace": user}
+    for what, values in user.items():
+        assert len(values) == 1, (what, values)
+        stack = 1440 if what.endswith("IPv6") else 1460
+        assert next(iter(values)) < stack, (what, values)  # mssfix did clamp
 
 
 def _pre_tap_module_source(dest: Path) -> Path:
