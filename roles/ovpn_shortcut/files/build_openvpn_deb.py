@@ -39,8 +39,8 @@ PATCH_SUBDIR = "ovpn-shortcut"
 # Raise the suffix whenever the series changes, or apt keeps an earlier build of the
 # same version on hosts already deployed. SERIES_DIGEST is series_digest() of the
 # series the suffix was given to; a unit test fails when they no longer match.
-DEFAULT_SUFFIX = "+ovpnsc5"
-SERIES_DIGEST = "a135d37e5c017f3c19f0ac58b78565d753b72a640461a58584621223bdbf5fdc"
+DEFAULT_SUFFIX = "+ovpnsc6"
+SERIES_DIGEST = "a840e2079363e066f0cc5652cab8d24c29ad10950a4c57e59be4fa954c16df35"
 MAINTAINER = "ovpn-shortcut build <root@localhost>"
 
 _T0 = time.monotonic()
