@@ -37,7 +37,8 @@ RELEASES = guest_releases(2, os.environ.get("OVPN_LAB_RELEASES", "bookworm").spl
 
 # Tests that boot a lab of their own run first, before the shared lab is up,
 # so that no more than one lab's guests share the machine's cores at a time.
-OWN_LAB_MODULES = ("test_site.py", "test_molecule.py", "test_backports_kernel.py")
+OWN_LAB_MODULES = ("test_site.py", "test_molecule.py", "test_backports_kernel.py",
+                   "test_rolling_upgrade.py")
 
 
 def pytest_collection_modifyitems(items) -> None:
