@@ -12,6 +12,9 @@ upgrades, tests/vm/test_rolling_upgrade.py): the client guests are g1's
 clients through the role, and every other server gK has a network of its own
 (10.(97+K).0.0/24) and one profile-only client per client guest, named
 "<guest>-gK", which a test starts on that guest beside its role client.
+Client guests then have no links and run Debian's userspace OpenVPN only, so
+they neither build nor load the module (ovpn_shortcut_dkms and
+_module_load false).
 """
 
 from __future__ import annotations
@@ -64,6 +67,9 @@ def inventory() -> dict:
         }
     for name in servers[1:]:
         hostvars[name].update(extra_server_vars(name, clients))
+    if n_servers > 1:  # no links then: the client guests run Debian's userspace OpenVPN only
+        for name in clients:
+            hostvars[name].update(ovpn_shortcut_dkms=False, ovpn_shortcut_module_load=False)
     return {
         "_meta": {"hostvars": hostvars},
         "all": {"children": ["ungrouped", "ovpn_servers", "ovpn_clients", "ovpn_links",

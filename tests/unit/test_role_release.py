@@ -174,6 +174,34 @@ def test_lab_inventory_extra_servers_have_their_own_network_and_clients():
                   "ovpn_shortcut_server_clients": [{"name": "g3-g2"}]}
 
 
+def test_lab_inventory_several_servers(monkeypatch):
+    inv = _load("ovpn_lab_inventory_n", INVENTORY)
+
+    class G:
+        def __init__(self, i):
+            self.name, self.spec, self.image = f"g{i}", type("S", (), {})(), type("I", (), {})()
+            self.spec.index, self.spec.ssh_port = i, 2200 + i
+            self.spec.lan_ipv4, self.spec.lan_ipv6 = f"198.18.0.{i}", f"fd00::{i}"
+            self.image.ssh_key = "/k"
+
+        def release_name(self):
+            return "bookworm"
+
+    monkeypatch.setattr(inv.Lab, "running", lambda self: [G(1), G(2), G(3)])
+    monkeypatch.setenv("OVPN_LAB_SERVERS", "2")
+    out = inv.inventory()
+    assert out["ovpn_servers"]["hosts"] == ["g1", "g2"] and out["ovpn_clients"]["hosts"] == ["g3"]
+    hv = out["_meta"]["hostvars"]
+    assert hv["g2"]["ovpn_shortcut_server_clients"] == [{"name": "g3-g2"}]
+    assert "ovpn_shortcut_server_network" not in hv["g1"]
+    assert hv["g3"]["ovpn_shortcut_dkms"] is False
+    assert hv["g3"]["ovpn_shortcut_module_load"] is False
+    monkeypatch.setenv("OVPN_LAB_SERVERS", "1")
+    out = inv.inventory()
+    assert out["ovpn_servers"]["hosts"] == ["g1"] and out["ovpn_clients"]["hosts"] == ["g2", "g3"]
+    assert "ovpn_shortcut_dkms" not in out["_meta"]["hostvars"]["g3"]
+
+
 def test_lab_inventory_default_is_unchanged_without_guests():
     env = dict(os.environ, OVPN_LAB_NAME="unit-no-such-lab")
     env.pop("OVPN_LAB_SERVERS", None)
