@@ -6,6 +6,15 @@ g1 is the VPN server, the other guests are clients; localhost is the
 controller that can bring the lab up (playbooks/lab.yml). The lab name is
 $OVPN_LAB_NAME or "default", its size $OVPN_LAB_GUESTS or 2, the Debian
 release of each guest $OVPN_LAB_RELEASES (comma-separated, g1 first).
+
+$OVPN_LAB_SERVERS (default 1) makes g1..gN servers (a fleet for rolling
+upgrades, tests/vm/test_rolling_upgrade.py): the client guests are g1's
+clients through the role, and every other server gK has a network of its own
+(10.(97+K).0.0/24) and one profile-only client per client guest, named
+"<guest>-gK", which a test starts on that guest beside its role client.
+Client guests then have no links and run Debian's userspace OpenVPN only, so
+they neither build nor load the module (ovpn_shortcut_dkms and
+_module_load false).
 """
 
 from __future__ import annotations
@@ -38,9 +47,10 @@ def inventory() -> dict:
             "ovpn_lab_releases": os.environ.get("OVPN_LAB_RELEASES", DEFAULT_RELEASES),
         }
     }
+    n_servers = max(1, int(os.environ.get("OVPN_LAB_SERVERS", "1")))
     servers, clients = [], []
     for g in lab.running():
-        (servers if g.spec.index == 1 else clients).append(g.name)
+        (servers if g.spec.index <= n_servers else clients).append(g.name)
         hostvars[g.name] = {
             "ansible_host": "127.0.0.1",
             "ansible_port": g.spec.ssh_port,
@@ -55,6 +65,11 @@ def inventory() -> dict:
             "ovpn_lab_lan_ipv6": g.spec.lan_ipv6,
             "ovpn_lab_release": g.release_name(),
         }
+    for name in servers[1:]:
+        hostvars[name].update(extra_server_vars(name, clients))
+    if n_servers > 1:  # no links then: the client guests run Debian's userspace OpenVPN only
+        for name in clients:
+            hostvars[name].update(ovpn_shortcut_dkms=False, ovpn_shortcut_module_load=False)
     return {
         "_meta": {"hostvars": hostvars},
         "all": {"children": ["ungrouped", "ovpn_servers", "ovpn_clients", "ovpn_links",
@@ -64,6 +79,17 @@ def inventory() -> dict:
         "ovpn_clients": {"hosts": clients},
         # hosts only in static links (group_vars/all.yml links g1 and g2 instead)
         "ovpn_links": {"hosts": []},
+    }
+
+
+def extra_server_vars(server: str, clients: list[str]) -> dict:
+    """Host vars of a server other than g1: its own VPN network, no client group,
+    one profile-only client per client guest (<guest>-<server>)."""
+    index = int(server.lstrip("g"))
+    return {
+        "ovpn_shortcut_server_network": f"10.{97 + index}.0.0/24",
+        "ovpn_shortcut_server_client_group": f"ovpn_clients_of_{server}",
+        "ovpn_shortcut_server_clients": [{"name": f"{c}-{server}"} for c in clients],
     }
 
 
