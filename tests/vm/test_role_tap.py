@@ -192,6 +192,33 @@ def test_tap_clients_reach_the_lan_host_through_the_bridge(g1, g2, clients):
     assert "10.95.0.11" not in g1.run("ip route").stdout
 
 
+def _mac_table(g1: Guest) -> dict:
+    (dev,) = json.loads(g1.run(f"ovpn-shortcut --json show {DEV}").stdout)["devices"]
+    return dev["device"]["mac_table"]
+
+
+def test_tap_broadcast_reaches_every_client(g1, g2, clients):
+    """A broadcast from the LAN host: the bridge sends it down the tap device, the
+    kernel floods it to every peer (one frame, a copy per further peer), and each
+    stock client (the role's on g2, t1, t2: userspace dev tap) answers."""
+    vips = {G2_VIP, *(c["vip"] for c in clients.values())}
+    g2.run("sysctl -qw net.ipv4.icmp_echo_ignore_broadcasts=0")
+    for name in clients:
+        g2.run(f"ip netns exec ns-{name} sysctl -qw net.ipv4.icmp_echo_ignore_broadcasts=0")
+    before = _mac_table(g1)
+    out = g1.run(f"ip netns exec {LAN_NS} ping -b -c 4 -i 0.5 -w 15 10.95.0.255",
+                 check=False).stdout
+    after = _mac_table(g1)
+    answered = {ln.split()[3].rstrip(":") for ln in out.splitlines() if " bytes from " in ln}
+    _report("broadcast answered by", f"{sorted(answered & vips)}; flooded "
+            f"+{after['flooded'] - before['flooded']}, copies "
+            f"+{after['flood_copies'] - before['flood_copies']}")
+    assert vips <= answered, f"{out}\n{_diag(g1, g2)}"
+    assert after["flooded"] - before["flooded"] >= 4, (before, after)
+    # three peers: each flooded frame is sent once and copied for two more
+    assert after["flood_copies"] - before["flood_copies"] >= 8, (before, after)
+
+
 def test_tap_server_sigusr1_keeps_the_device_in_the_bridge(g1, g2, clients):
     """persist-tun: a SIGUSR1 restart (OpenVPN no longer root) keeps the device,
     bridged; the clients reconnect and reach the LAN host again."""
