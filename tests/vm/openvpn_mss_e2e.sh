@@ -12,6 +12,7 @@
 #
 # Needs in the guest: the patched openvpn, ovpn_shortcut loaded, tcpdump,
 # python3, and the test PKI (server and client) in $PKI.
+# MSSFIX="--mssfix 1300 mtu" (by hand) passes extra options to both ends.
 # Prints "CAPTURE server|client <tcpdump line>" and "LOG ..." lines; exit 0 when
 # both ends came up and the connections were made.
 set -u

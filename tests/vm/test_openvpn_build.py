@@ -448,11 +448,10 @@ def test_tap_stock_client_pings_both_ways_through_the_kernel(g1, g2, tap_client,
     (dev,) = _ctl_json(g1, ctl, f"get-dev {TAP_DEV}")
     assert dev["mac_table"]["max_peer_entries"] == TAP_MAX_MACS, dev
     assert dev["mac_table"]["learned"] >= 1, dev
-    # the clamp OpenVPN derived for the tap client (its log says so) is the device's
     log = g1.run(f"cat {RUN}/tap-server.log").stdout
+    # the clamp OpenVPN derived for the tap client (its log says so) is the device's
     assert f"DCO: kernel clamps the TCP MSS of SYNs to {TAP_SERVER_MSS} " in log, log
     assert dev["dev"]["mss_clamp"] == TAP_SERVER_MSS, dev
-    log = g1.run(f"cat {RUN}/tap-server.log").stdout
     for bad in ("Cannot add peer to DCO", "failed to send netlink message", "cannot bound"):
         assert bad not in log, log
     assert f"kernel learns at most {TAP_MAX_MACS} MAC addresses per client" in log, log
