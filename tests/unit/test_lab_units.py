@@ -106,3 +106,17 @@ def test_kernel_variant_images():
                                                                    "bookworm"]
     with pytest.raises(ValueError):
         image.release_of("bookworm-backports")
+
+
+def test_every_vm_test_with_a_lab_of_its_own_is_listed_in_the_conftest():
+    """A module that boots its own lab (own_lab or OVPN_*_LAB) but is missing
+    from OWN_LAB_MODULES also gets the shared lab booted by the kernel-log guard:
+    two labs on two cores, one of them idle (test_collection.py did that)."""
+    vm = paths.REPO_ROOT / "tests" / "vm"
+    conftest = (vm / "conftest.py").read_text()
+    own = sorted(p.name for p in vm.glob("test_*.py")
+                 if "own_lab(" in p.read_text() or "Lab(" in p.read_text())
+    assert own, "no vm test boots a lab of its own: the scan is broken"
+    listed = conftest.split("OWN_LAB_MODULES = (", 1)[1].split(")", 1)[0]
+    missing = [name for name in own if f'"{name}"' not in listed]
+    assert not missing, f"boot their own lab but are not in OWN_LAB_MODULES: {missing}"
