@@ -1,14 +1,15 @@
 """The collection ovpn.shortcut deploys the lab from outside the repository.
 
-Opt-in (OVPN_TEST_COLLECTION=1, ~25 minutes under TCG): the artifact of
-collection/build.py is installed with ansible-galaxy into a temporary folder,
-next to a fresh virtualenv holding only ansible-core (PyPI) and a playbook of
-its own. That playbook boots the lab's guests (the repository's lab play: the
-lab is the test's tool, not the product) and then runs `ovpn.shortcut.site`
-against the lab inventory, with an ansible.cfg that knows no library/,
-module_utils/ or roles/ of this repository: only the collection provides
-modules, filters and the role. The collection's own verify tasks prove that the
-client pings the server through the kernel path.
+Opt-in (OVPN_TEST_COLLECTION=1; a deploy of two guests, 58 minutes in its first
+run at host load 6-10): the artifact of collection/build.py is installed with
+ansible-galaxy into a temporary folder, next to a fresh virtualenv holding only
+ansible-core (PyPI) and a playbook of its own. That playbook boots the lab's
+guests (the repository's lab play: the lab is the test's tool, not the product)
+and then runs `ovpn.shortcut.site` against the lab inventory, with an
+ansible.cfg that knows no library/, module_utils/ or roles/ of this repository:
+only the collection provides modules, filters and the role. The collection's
+own verify tasks prove that the client pings the server through the kernel
+path.
 """
 
 from __future__ import annotations
