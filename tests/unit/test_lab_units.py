@@ -109,14 +109,13 @@ def test_kernel_variant_images():
 
 
 def test_every_vm_test_with_a_lab_of_its_own_is_listed_in_the_conftest():
-    """A module that boots its own lab (own_lab or OVPN_*_LAB) but is missing
-    from OWN_LAB_MODULES also gets the shared lab booted by the kernel-log guard:
+    """A module that boots its own lab (own_lab() or Lab()) but is missing from
+    OWN_LAB_MODULES also gets the shared lab booted by the kernel-log guard:
     two labs on two cores, one of them idle (test_collection.py did that)."""
-    vm = paths.REPO_ROOT / "tests" / "vm"
-    conftest = (vm / "conftest.py").read_text()
-    own = sorted(p.name for p in vm.glob("test_*.py")
-                 if "own_lab(" in p.read_text() or "Lab(" in p.read_text())
+    from tests.vm.conftest import OWN_LAB_MODULES
+
+    texts = {p.name: p.read_text() for p in (paths.REPO_ROOT / "tests" / "vm").glob("test_*.py")}
+    own = sorted(name for name, text in texts.items() if "own_lab(" in text or "Lab(" in text)
     assert own, "no vm test boots a lab of its own: the scan is broken"
-    listed = conftest.split("OWN_LAB_MODULES = (", 1)[1].split(")", 1)[0]
-    missing = [name for name in own if f'"{name}"' not in listed]
+    missing = [name for name in own if name not in OWN_LAB_MODULES]
     assert not missing, f"boot their own lab but are not in OWN_LAB_MODULES: {missing}"
