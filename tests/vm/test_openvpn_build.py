@@ -46,6 +46,8 @@ VPN_NET = "10.98.0"
 IROUTE_NET = "10.99.1"  # a subnet behind the client (--iroute)
 PORT = 1194
 RUN = "/root/ovpn-test"
+SWAP_BLOCK = "/etc/modprobe.d/ovpnsc-test-swap.conf"  # while a test swaps the module
+AUTOLOAD_SEEN = "/run/ovpnsc-test-autoload.txt"  # processes when SWAP_BLOCK refused one
 
 
 @pytest.fixture(scope="module")
@@ -640,8 +642,24 @@ def test_tap_falls_back_to_userspace_with_a_module_without_tap(
     _stop(g1, f"{RUN}/server.pid")
     _stop(g1, f"{RUN}/tap-server.pid")
     try:
-        g1.run("modprobe -r ovpn_shortcut && modprobe udp_tunnel && modprobe ip6_udp_tunnel && "
-               f"insmod {RUN}/pre-tap/ovpn_shortcut.ko")
+        # Between the unload and the insmod, something autoloaded this tree's module and
+        # the insmod found it there (CI, session 10: "File exists" 0.2 s after the unload;
+        # who asked was not seen). Autoloading stays off until the finally (insmod does not
+        # read modprobe.d); a refused autoload writes the processes of that moment (the
+        # asker waits in request_module) to AUTOLOAD_SEEN.
+        g1.run(f"rm -f {AUTOLOAD_SEEN}; echo 'install ovpn_shortcut /bin/sh -c "
+               f"\"ps -eo pid,stat,etimes,args >> {AUTOLOAD_SEEN}; exit 1\"' > {SWAP_BLOCK}")
+        swap = g1.run("modprobe -r ovpn_shortcut && modprobe udp_tunnel && "
+                      f"modprobe ip6_udp_tunnel && insmod {RUN}/pre-tap/ovpn_shortcut.ko",
+                      check=False)
+        seen = g1.run(f"cat {AUTOLOAD_SEEN} 2>/dev/null", check=False).stdout
+        if seen:
+            TIMINGS["autoload refused during the module swap, by one of"] = "; ".join(
+                line.strip() for line in seen.splitlines() if "ps -eo" not in line
+                and ("[" not in line.split(None, 3)[-1][:1]))
+        assert swap.returncode == 0, (
+            f"swap to the pre-tap module: {swap.stderr}\n--- autoload asked by ---\n{seen}"
+            + g1.kernel_log_tail(15))
         pid, log = _launch(g1, "tap-old", "server", "--dev", dev, "--dev-type", "tap",
                            "--proto", "udp", "--local", g1.spec.lan_ipv4, "--port", port,
                            "--server", "10.95.0.0", "255.255.255.0")
@@ -662,4 +680,4 @@ def test_tap_falls_back_to_userspace_with_a_module_without_tap(
     finally:
         _stop(g1, f"{RUN}/tap-old.pid")
         # back to the module of this tree for the fixtures' teardown
-        g1.run("rmmod ovpn_shortcut; modprobe ovpn_shortcut", check=False)
+        g1.run(f"rm -f {SWAP_BLOCK}; rmmod ovpn_shortcut; modprobe ovpn_shortcut", check=False)
