@@ -4,7 +4,7 @@
   ovpn-lab build [SRC] [-o DIR]       build a kernel module against the guest's headers
   ovpn-lab matrix [SRC]               build it against every kernel of the matrix (W=1)
   ovpn-lab openvpn-debs [--release R,...]  the patched openvpn .deb of each release
-  ovpn-lab up [--guests N] [--release R[,R...]]
+  ovpn-lab up [--guests N] [--release R[,R...]] [--apt]
                                       boot N guests (g1..gN) under QEMU TCG
                 [--debug-kernel]      ... on the KASAN/lockdep kernel
   ovpn-lab status                     list guests of the lab
@@ -95,7 +95,8 @@ def _cmd_up(args: argparse.Namespace) -> int:
                                   memory_mb=max(args.memory, debugkernel.MEMORY_MB))
     else:
         guests = lab.up(args.guests, cpus=args.cpus, memory_mb=args.memory,
-                        cpu_model=args.cpu, releases=_releases(args.release))
+                        cpu_model=args.cpu, releases=_releases(args.release),
+                        apt_proxy=args.apt)
     log(f"lab {lab.name}: {len(guests)} guest(s) up in {time.monotonic() - t0:.1f} s")
     _print_status(lab)
     return 0
@@ -238,6 +239,9 @@ def parser() -> argparse.ArgumentParser:
                    f"{SUITE}), or one per guest in order: trixie,bookworm")
     s.add_argument("--debug-kernel", action="store_true",
                    help="boot the debug (KASAN, lockdep) kernel, built first if needed")
+    s.add_argument("--apt", action="store_true",
+                   help="the guests' apt reaches the host's Debian mirrors through a "
+                   "proxy (GET/HEAD only); without it guests have no way out")
     s.set_defaults(func=_cmd_up)
 
     s = sub.add_parser("status", help="list guests")

@@ -8,12 +8,14 @@ import re
 import shlex
 import signal
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from . import aptproxy
 from .image import Image
 from .log import log
 
@@ -65,6 +67,8 @@ class GuestSpec:
     # the snapshot=on overlay (the guest's disk writes) survives it. Off by default:
     # QEMU then exits on a reboot or panic (-no-reboot), which tests see at once.
     reboot: bool = False
+    # Apt through the host (aptproxy): a guestfwd to the host's Debian mirrors.
+    apt_proxy: bool = False
 
     @property
     def lan_ipv4(self) -> str:
@@ -107,7 +111,8 @@ class Guest:
             "-cpu", s.cpu_model, "-smp", str(s.cpus), "-m", str(s.memory_mb),
             *boot, "-append", append,
             "-drive", f"file={self.image.rootfs},if=virtio,format=raw,snapshot=on",
-            "-netdev", f"user,id=wan,restrict=on,hostfwd=tcp:127.0.0.1:{s.ssh_port}-:22",
+            "-netdev", f"user,id=wan,restrict=on,hostfwd=tcp:127.0.0.1:{s.ssh_port}-:22"
+                       + self._apt_forward(),
             "-device", f"virtio-net-pci,netdev=wan,mac={s.mac(1)},addr=0x3",
             "-netdev", f"vde,id=lan,sock={s.lan_sock}",
             "-device", f"virtio-net-pci,netdev=lan,mac={s.mac(2)},addr=0x4",
@@ -115,6 +120,25 @@ class Guest:
             "-serial", f"file:{self.serial_log}",
             "-pidfile", str(self.pidfile), "-daemonize",
         ]
+
+    @property
+    def apt_log(self) -> Path:
+        """The apt proxy's requests of this guest, a line each."""
+        return self.dir / f"{self.name}.apt.log"
+
+    def _apt_forward(self) -> str:
+        """QEMU's guestfwd to the apt proxy, one host process per connection."""
+        if not self.spec.apt_proxy:
+            return ""
+        cmd = f"{sys.executable} -m ovpn_lab.aptproxy --log {self.apt_log}"
+        if "," in cmd:
+            raise GuestError(f"[{self.name}] a comma in {cmd!r} breaks QEMU's option")
+        return f",guestfwd=tcp:{aptproxy.GUEST_ADDRESS}:{aptproxy.GUEST_PORT}-cmd:{cmd}"
+
+    def configure_apt(self) -> None:
+        """Point the guest's apt at the proxy (only for a guest booted with apt_proxy)."""
+        url = f"http://{aptproxy.GUEST_ADDRESS}:{aptproxy.GUEST_PORT}/"
+        self.run(f"echo 'Acquire::http::Proxy \"{url}\";' > /etc/apt/apt.conf.d/80ovpn-lab-proxy")
 
     def start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)

@@ -50,19 +50,22 @@ class Lab:
 
     def up(self, count: int = 1, *, cpus: int = 2, memory_mb: int = 1536,
            cpu_model: str = "max", fresh: bool = False, kernel: str = "",
-           append_extra: str = "", releases: list[str] | None = None) -> list[Guest]:
+           append_extra: str = "", releases: list[str] | None = None,
+           apt_proxy: bool = False) -> list[Guest]:
         """Boot `count` guests; unless `fresh`, reuse the lab if it runs that many.
 
         `kernel` boots that bzImage (no initrd) instead of the image's kernel.
         `releases`: the image of each guest in order (g1, g2, ...): a Debian
         release or a kernel variant of one (image.IMAGES); one is for all of
         them; the last one given goes on for the rest. Default: Debian 12
-        (bookworm) everywhere.
+        (bookworm) everywhere. `apt_proxy`: the guests' apt reaches the host's
+        Debian mirrors (aptproxy); otherwise guests have no way out.
         """
         wanted = guest_releases(count, releases)
         live = self.running()
         if (not fresh and live and len(live) == len(self.guests()) and len(live) >= count
-                and [g.image_name() for g in live[:count]] == wanted):
+                and [g.image_name() for g in live[:count]] == wanted
+                and all(g.spec.apt_proxy == apt_proxy for g in live[:count])):
             log(f"lab {self.name}: {len(live)} guest(s) already up")
             return live[:count]
         if self.dir.exists():
@@ -79,13 +82,16 @@ class Lab:
                                  lan_sock=str(self.vde_sock), cpus=cpus,
                                  memory_mb=memory_mb, cpu_model=cpu_model,
                                  kernel=kernel, append_extra=append_extra,
-                                 reboot=os.environ.get("OVPN_LAB_GUEST_REBOOT") == "1")
+                                 reboot=os.environ.get("OVPN_LAB_GUEST_REBOOT") == "1",
+                                 apt_proxy=apt_proxy)
                 g = Guest(spec)
                 g.start()
                 guests.append(g)
             for g in guests:
                 g.wait_ssh()
                 g.configure_lan()
+                if apt_proxy:
+                    g.configure_apt()
                 log(f"lab {self.name}: {g.name} up, ssh 127.0.0.1:{g.spec.ssh_port}, "
                     f"lan {g.spec.lan_ipv4} ({time.monotonic() - t0:.1f} s since start)")
         except BaseException:
