@@ -44,7 +44,7 @@ NOT_FULL = "CI's subset: OVPN_TEST_FULL=1 runs it (README, tests)"
 # Tests that boot a lab of their own run first, before the shared lab is up,
 # so that no more than one lab's guests share the machine's cores at a time.
 OWN_LAB_MODULES = ("test_site.py", "test_molecule.py", "test_backports_kernel.py",
-                   "test_rolling_upgrade.py", "test_collection.py")
+                   "test_rolling_upgrade.py", "test_collection.py", "test_fleet_build.py")
 
 
 def pytest_collection_modifyitems(items) -> None:
