@@ -167,7 +167,12 @@ def test_source_version_is_the_releases_not_backports(monkeypatch):
         calls.append(argv)
         if argv[:2] == ["apt-cache", "policy"]:
             out = ("openvpn:\n  Installed: (none)\n  Candidate: 2.6.14-1+deb13u3\n"
-                   "  Version table:\n     2.7.8-1~bpo13+1 100\n     2.6.14-1+deb13u3 500\n")
+                   "  Version table:\n     2.7.8-1~bpo13+1 100\n"
+                   "        100 http://deb.debian.org/debian trixie-backports/main amd64 Packages\n"
+                   "     2.6.14-1+deb13u3 500\n"
+                   "        500 http://deb.debian.org/debian-security trixie-security/main amd64"
+                   " Packages\n     2.6.14-1+deb13u2 500\n"
+                   "        500 http://deb.debian.org/debian trixie/main amd64 Packages\n")
         else:  # apt-get source --print-uris openvpn=VERSION
             version = argv[-1].split("=", 1)[1]
             out = f"'http://deb/openvpn_{version}.dsc' openvpn_{version}.dsc 3000 SHA256:00\n"
@@ -177,6 +182,47 @@ def test_source_version_is_the_releases_not_backports(monkeypatch):
     assert mod.source_version() == "2.6.14-1+deb13u3"
     assert calls[-1][-1] == "openvpn=2.6.14-1+deb13u3"
     assert mod.source_version("2.6.14-1+deb13u2") == "2.6.14-1+deb13u2"
+
+
+# apt-cache policy on a build host whose patched package is installed (and held):
+# apt's Candidate is that version, which is newer than Debian's and has no source.
+POLICY_PATCHED = """openvpn:
+  Installed: 2.6.14-1+deb13u3+ovpnsc6
+  Candidate: 2.6.14-1+deb13u3+ovpnsc6
+  Version table:
+     2.7.8-1~bpo13+1 100
+        100 http://deb.debian.org/debian trixie-backports/main amd64 Packages
+ *** 2.6.14-1+deb13u3+ovpnsc6 100
+        100 /var/lib/dpkg/status
+     2.6.14-1+deb13u3 500
+        500 http://deb.debian.org/debian trixie/main amd64 Packages
+"""
+
+
+def test_source_version_after_the_patched_package_is_installed(monkeypatch):
+    """Seen in the fleet-build guest test: the role's second run asked for the source
+    of openvpn=2.6.14-1+deb13u3+ovpnsc6 and apt-get source failed (exit 100)."""
+    mod = load_script()
+    asked: list[str] = []
+
+    def fake_run(argv, **_kw):
+        if argv[:2] == ["apt-cache", "policy"]:
+            return subprocess.CompletedProcess(argv, 0, POLICY_PATCHED, "")
+        asked.append(argv[-1])
+        version = argv[-1].split("=", 1)[1]
+        if "ovpnsc" in version:
+            return subprocess.CompletedProcess(argv, 100, "", "E: no source\n")
+        return subprocess.CompletedProcess(
+            argv, 0, f"'http://deb/openvpn_{version}.dsc' openvpn_{version}.dsc 3000 x\n", "")
+
+    monkeypatch.setattr(mod, "run", fake_run)
+    assert mod.source_version() == "2.6.14-1+deb13u3"
+    assert asked == ["openvpn=2.6.14-1+deb13u3"]
+    assert mod.archive_versions(POLICY_PATCHED) == [("2.7.8-1~bpo13+1", 100),
+                                                    ("2.6.14-1+deb13u3", 500)]
+    # a Debian security update, newer than the patched package: that one
+    newer = POLICY_PATCHED.replace("     2.6.14-1+deb13u3 500\n", "     2.6.14-1+deb13u4 500\n")
+    assert mod.archive_versions(newer)[-1] == ("2.6.14-1+deb13u4", 500)
 
 
 def test_changelog_bump(tmp_path):

@@ -202,18 +202,44 @@ def ensure_deb_src() -> None:
     run(["apt-get", "update"])
 
 
+def archive_versions(policy: str) -> list[tuple[str, int]]:
+    """(version, priority) of each version `apt-cache policy` lists from a repository,
+    newest first (apt's order); a version known only from /var/lib/dpkg/status (the
+    patched package installed here) is not one."""
+    out: list[tuple[str, int]] = []
+    version = None
+    table = policy.split("Version table:", 1)[-1] if "Version table:" in policy else ""
+    for line in table.splitlines():
+        head = re.match(r"^ (?:\*\*\*| {3}) (\S+) -?\d+$", line)
+        if head:
+            version = head[1]
+            continue
+        src = re.match(r"^\s+(-?\d+) (\S+)", line)
+        if src and version and src[2] != "/var/lib/dpkg/status":
+            if out and out[-1][0] == version:
+                out[-1] = (version, max(out[-1][1], int(src[1])))
+            else:
+                out.append((version, int(src[1])))
+    return out
+
+
 def candidate_version() -> str | None:
-    """The version apt would install of the binary package (None if it knows none).
+    """The version of the binary package apt would install from the archive (None if
+    it knows none).
 
     This is the release's own version (with its -security and -updates), not
     a newer one of an enabled -backports suite, which apt only installs when
     asked: the patched package replaces what the host would run otherwise.
+    Nor is it the patched package once installed: apt's own Candidate is then
+    that version (newer than Debian's, so never downgraded), which no source
+    package has; the build host's second run failed on it.
     """
     proc = run(["apt-cache", "policy", PACKAGE], ok=(0,), quiet=True)
-    m = re.search(r"^\s*Candidate:\s*(\S+)", proc.stdout, re.M)
-    if not m or m[1] == "(none)":
+    versions = archive_versions(proc.stdout)
+    if not versions:
         return None
-    return m[1]
+    top = max(prio for _, prio in versions)
+    return next(v for v, prio in versions if prio == top)
 
 
 def source_version(pinned: str | None = None) -> str:
