@@ -115,7 +115,8 @@ def test_a_fleet_host_builds_the_package_of_its_release(fleet, tmp_path):
                            "--print-source-version").stdout.split()[-1]
             want[release] = f"{srcver}{_suffix()}"
             deb = f"openvpn_{want[release]}_amd64.deb"
-            assert built_here == [deb], (g.name, built_here, deb)
+            # out/ also holds what else the build made (trixie: openvpn-dbgsym)
+            assert deb in built_here, (g.name, built_here, deb)
             apt = g.apt_log.read_text()
             dsc = re.findall(r"^\S+ 200 GET (\S+/openvpn_\S+\.dsc) ", apt, re.M)
             assert dsc, apt[-3000:]  # the source came from Debian through the proxy
