@@ -238,7 +238,7 @@ def candidate_version() -> str | None:
     versions = archive_versions(proc.stdout)
     if not versions:
         return None
-    top = max(prio for _, prio in versions)
+    top = max(prio for _version, prio in versions)
     return next(v for v, prio in versions if prio == top)
 
 
