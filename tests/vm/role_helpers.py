@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -17,6 +18,14 @@ from ovpn_lab import paths
 from ovpn_lab.guest import Guest
 
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+
+
+def default_suffix() -> str:
+    """The package suffix the build script gives by default (raised with the series)."""
+    text = (paths.REPO_ROOT / "roles/ovpn_shortcut/files/build_openvpn_deb.py").read_text()
+    m = re.search(r'^DEFAULT_SUFFIX = "([^"]+)"', text, re.M)
+    assert m, "DEFAULT_SUFFIX not found in build_openvpn_deb.py"
+    return m.group(1)
 
 
 def role_play(lab, extra: dict, *args: str) -> subprocess.CompletedProcess:

@@ -31,7 +31,7 @@ from ovpn_lab import paths
 from tests.conftest import TIMINGS
 
 from .own_lab import own_lab
-from .role_helpers import ANSIBLE_PLAYBOOK
+from .role_helpers import ANSIBLE_PLAYBOOK, default_suffix
 
 LAB = os.environ.get("OVPN_FLEET_BUILD_LAB", "pytest-fleet-build")
 RELEASES = os.environ.get("OVPN_FLEET_BUILD_RELEASES", "trixie,trixie").split(",")
@@ -61,13 +61,6 @@ PLAY = """---
         name: ovpn_shortcut
         tasks_from: openvpn_package.yml
 """
-
-
-def _suffix() -> str:
-    text = (paths.REPO_ROOT / "roles/ovpn_shortcut/files/build_openvpn_deb.py").read_text()
-    m = re.search(r'^DEFAULT_SUFFIX = "([^"]+)"', text, re.M)
-    assert m, "DEFAULT_SUFFIX not found in build_openvpn_deb.py"
-    return m.group(1)
 
 
 def _play(lab, play: Path, artifacts: Path) -> tuple[str, dict[str, int], float]:
@@ -113,7 +106,7 @@ def test_a_fleet_host_builds_the_package_of_its_release(fleet, tmp_path):
             # the Debian version of the source this host's apt offers: Debian's own
             srcver = g.run(f"python3 {BUILD_DIR}/build_openvpn_deb.py "
                            "--print-source-version").stdout.split()[-1]
-            want[release] = f"{srcver}{_suffix()}"
+            want[release] = f"{srcver}{default_suffix()}"
             deb = f"openvpn_{want[release]}_amd64.deb"
             # out/ also holds what else the build made (trixie: openvpn-dbgsym)
             assert deb in built_here, (g.name, built_here, deb)

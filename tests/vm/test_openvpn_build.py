@@ -40,6 +40,7 @@ from ovpn_lab.openvpn_deb import deb_version, ensure_openvpn_debs, openvpn_deb
 from tests.conftest import TIMINGS
 from tests.vm.iperf_kernel import measure
 from tests.vm.km_scenarios import copy_km_files
+from tests.vm.role_helpers import default_suffix
 
 DEV = "ovpnsc0"
 VPN_NET = "10.98.0"
@@ -75,14 +76,6 @@ def g1_mod(guests: list[Guest]) -> Guest:
 @pytest.fixture(scope="module")
 def g2_mod(guests: list[Guest]) -> Guest:
     return guests[1]
-
-
-def default_suffix() -> str:
-    """The package suffix the build script gives by default (raised with the series)."""
-    text = (paths.REPO_ROOT / "roles/ovpn_shortcut/files/build_openvpn_deb.py").read_text()
-    m = re.search(r'^DEFAULT_SUFFIX = "([^"]+)"', text, re.M)
-    assert m, "DEFAULT_SUFFIX not found in build_openvpn_deb.py"
-    return m.group(1)
 
 
 def test_patched_openvpn_installed(g1, installed):
@@ -656,7 +649,7 @@ def test_tap_falls_back_to_userspace_with_a_module_without_tap(
         if seen:
             TIMINGS["autoload refused during the module swap, by one of"] = "; ".join(
                 line.strip() for line in seen.splitlines() if "ps -eo" not in line
-                and ("[" not in line.split(None, 3)[-1][:1]))
+                and not line.split(None, 3)[-1].startswith("["))  # no kernel threads
         assert swap.returncode == 0, (
             f"swap to the pre-tap module: {swap.stderr}\n--- autoload asked by ---\n{seen}"
             + g1.kernel_log_tail(15))

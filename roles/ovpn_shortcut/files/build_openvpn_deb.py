@@ -238,8 +238,8 @@ def candidate_version() -> str | None:
     versions = archive_versions(proc.stdout)
     if not versions:
         return None
-    top = max(prio for _version, prio in versions)
-    return next(v for v, prio in versions if prio == top)
+    # the highest priority; among equals the newest (max keeps the first, apt lists newest first)
+    return max(versions, key=lambda vp: vp[1])[0]
 
 
 def source_version(pinned: str | None = None) -> str:
