@@ -243,18 +243,20 @@ def scale_markdown(sc: dict[str, Any]) -> str:
                          + f" | {', '.join(f'{x:.1f}' for x in load) if load else '—'} |")
         lines.append("")
     ratios = stats.scale_ratios(sc)
-    if ratios["pairs"]:
+    pairs = [p for p in stats.SCALE_PAIRS
+             if any((r["config"], r["vs"]) == p for r in ratios["pairs"])]
+    if pairs:
         lines += ["Ratios at the same N (> 1: ovpn-sc better; ratio of medians; per round: "
                   "median (min-max) of the same-round ratios)", "",
-                  "| peers | figure | " + " | ".join(f"{a} / {b}" for a, b in stats.SCALE_PAIRS)
-                  + " |", "|---" * (len(stats.SCALE_PAIRS) + 2) + "|"]
+                  "| peers | figure | " + " | ".join(f"{a} / {b}" for a, b in pairs)
+                  + " |", "|---" * (len(pairs) + 2) + "|"]
         for row in rows:
             for key, lbl, _ in stats.SCALE_FIGURES:
                 got = {(r["config"], r["vs"]): r for r in ratios["pairs"]
                        if r["peers"] == row["peers"] and r["figure"] == key}
                 if got:
                     lines.append(f"| {row['peers']} | {lbl} | "
-                                 + " | ".join(_ratio_cell(got.get(p)) for p in stats.SCALE_PAIRS)
+                                 + " | ".join(_ratio_cell(got.get(p)) for p in pairs)
                                  + " |")
         lines.append("")
     if ratios["vs_first"]:
@@ -288,6 +290,12 @@ def scale_markdown(sc: dict[str, Any]) -> str:
             lines.append(f"| {c} | {r.get('api', '')} | {r.get('peers')} | "
                          f"{cell(r.get('add_per_s'))} | {cell(r.get('del_per_s'))} | {n} |")
         lines.append("")
+        rr = stats.rate_ratios(sc["rates"])
+        if rr:
+            lines += ["Same-round rate ratios, ovpn-sc / peer (> 1: ovpn-sc faster): "
+                      "median (min-max)", "", "| vs | add | delete |", "|---|---|---|"]
+            lines += [f"| {c} | {cell(r['add'])} | {cell(r['del'])} |" for c, r in rr.items()]
+            lines.append("")
     if sc.get("churn"):
         c = sc["churn"]
         lines += [f"nl_fuzz.py add/key/iroute/del churn on ovpn-sc ({c.get('peers')} peers): "
@@ -315,7 +323,8 @@ def scale_chart(sc: dict[str, Any], path: Path) -> bool:
         return False
     ref = sc.get("reference", "veth")
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    colors = {"ovpn-sc": "tab:red", "ovpn-dco": "tab:blue", "wireguard": "tab:green"}
+    colors = {"ovpn-sc": "tab:red", "ovpn-dco": "tab:blue", "wireguard": "tab:green",
+              "ovpn-up": "tab:purple"}
     configs = sc.get("configs") or sorted({c for row in rows for c in row["configs"]})
     for c in configs:
         if c == ref:

@@ -75,7 +75,8 @@ def skipped_configs(configs: list[str], facts: dict[str, str]) -> dict[str, str]
 def scale_configs(facts: dict[str, str]) -> tuple[str, ...]:
     """The scale phase's configurations, without ovpn-dco where it did not build."""
     return tuple(c for c in scale.CONFIGS
-                 if not (c == "ovpn-dco" and facts.get("ovpn_dco_skipped")))
+                 if not (c == "ovpn-dco" and facts.get("ovpn_dco_skipped"))
+                 and not (c == "ovpn-up" and not facts.get("upstream_ovpn_module")))
 
 
 def cpu_model() -> str:
@@ -167,13 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     image = ensure_image(release=a.release)
     lab = Lab(a.lab)
     t0 = time.monotonic()
-    (g,) = lab.up(1, fresh=not a.reuse, releases=[a.release])[:1]
+    (g,) = lab.up(1, fresh=not a.reuse, releases=[a.release], apt_proxy=True)[:1]
     doc["timings_s"]["boot"] = time.monotonic() - t0
     try:
         doc["versions"] = prepare(  # the scale phase measures ovpn-dco too
             g, image, doc["timings_s"], reuse=a.reuse,
             dco=bool(a.scale) or any(c in DCO_CONFIGS for c in configs),
-            upstream=any(c in UPSTREAM_CONFIGS for c in configs))
+            upstream=bool(a.scale) or any(c in UPSTREAM_CONFIGS for c in configs))
         doc["method"]["reused_guest"] = a.reuse
         doc["skipped"] = skipped_configs(  # the scale phase's ovpn-dco named too
             [*configs, *(scale.CONFIGS if a.scale else ())], doc["versions"])

@@ -1,8 +1,9 @@
 """Scale figures: per-packet cost with 1..10k peers configured, netlink add/del rate.
 
-Three kernel paths stay up side by side in the guest (bench/guest/scale.sh):
+The kernel paths stay up side by side in the guest (bench/guest/scale.sh):
 ovpn-shortcut and ovpn-dco (MP server device, driven over generic netlink by
-ovpn_sc_ctl.py, no OpenVPN process) and WireGuard (`wg set`). For each peer count N
+ovpn_sc_ctl.py, no OpenVPN process), upstream's in-tree ovpn where the guest kernel
+has it (the same, through bench/guest/ovpn_up_nl.py) and WireGuard (`wg set`). For each peer count N
 every path is grown to N peers (peer 1 is the measured tunnel, the others each have
 a key and a VPN address), then every round measures veth, ovpn-sc, ovpn-dco and
 WireGuard back to back (single-stream TCP and ping): the host's load changes over
@@ -28,7 +29,7 @@ from .setup import GUEST_DIR
 from .stats import spread
 
 SCALE = f"{GUEST_DIR}/guest/scale.sh"
-CONFIGS = ("ovpn-sc", "ovpn-dco", "wireguard")
+CONFIGS = ("ovpn-sc", "ovpn-up", "ovpn-dco", "wireguard")
 REFERENCE = "veth"
 FIGURES = (("tcp1", "mbps"), ("ping", "avg_ms"))
 

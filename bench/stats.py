@@ -127,7 +127,7 @@ SCALE_FIGURES: list[tuple[str, str, bool]] = [
     ("tcp1.mbps", "TCP 1 stream Mbit/s", True),
     ("ping.avg_ms", "ping avg ms", False),
 ]
-SCALE_PAIRS = (("ovpn-sc", "ovpn-dco"), ("ovpn-sc", "wireguard"))
+SCALE_PAIRS = (("ovpn-sc", "ovpn-up"), ("ovpn-sc", "ovpn-dco"), ("ovpn-sc", "wireguard"))
 
 
 def _better_ratio(a: float, b: float, higher: bool) -> float:
@@ -210,3 +210,20 @@ def scale_ratios(sc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
                 rec["of_reference_shares"] = s_now / s_then if s_now and s_then else None
                 vs_first.append(rec)
     return {"pairs": pairs, "vs_first": vs_first}
+
+
+def rate_ratios(rates: dict[str, Any], ours: str = "ovpn-sc") -> dict[str, dict[str, Any]]:
+    """{peer: {"add": spread, "del": spread}} of ours / peer, round by round (same round)."""
+    mine = rates.get(ours)
+    if not mine:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for c, r in rates.items():
+        if c == ours:
+            continue
+        got = {op: spread(a / b for a, b in zip(mine.get(f"{op}_raw", []),
+                                                r.get(f"{op}_raw", []), strict=False) if b)
+               for op in ("add", "del")}
+        if got["add"] or got["del"]:
+            out[c] = got
+    return out

@@ -3,13 +3,15 @@
 # peers, and one client in bc talking to its peer 1 (no OpenVPN process):
 #   ovpn-sc   ovpn-shortcut MP scs 10.202.0.1/16 <- P2P scc, UDP 1195   (ovpn_sc_ctl.py)
 #   ovpn-dco  ovpn-dco MP dcs 10.203.0.1/16 <- P2P dcc, UDP 1196        (same tool, --family)
+#   ovpn-up   in-tree ovpn MP ups 10.205.0.1/16 <- P2P upc, UDP 1197    (ovpn_up_nl.py)
 #   wireguard wgs 10.204.0.1/16 <- wgc, UDP 51830/51831                 (wg)
-# All three stay up side by side, so every round measures them back to back.
+# All of them stay up side by side, so every round measures them back to back.
 #
 #   scale.sh up CONFIG            bring one path up (and ping through it); prints nothing
 #   scale.sh grow CONFIG FROM TO  add peers FROM..TO; JSON (peers.py)
 #   scale.sh shrink CONFIG FROM TO  delete peers FROM..TO; JSON (peers.py)
 #   scale.sh target CONFIG        the address to measure through (veth too)
+#   scale.sh dev CONFIG           its server device, netlink family and /16 (peers.py)
 #   scale.sh churn N              nl_fuzz.py --churn N on scs (JSON)
 #   scale.sh down                 remove every scale device, unload the modules
 set -euo pipefail
@@ -28,6 +30,7 @@ dev_of() {  # server device, family, /16
         ovpn-sc) echo "scs ovpn-shortcut 10.202" ;;
         ovpn-dco) echo "dcs ovpn-dco-v2 10.203" ;;
         wireguard) echo "wgs wireguard 10.204" ;;
+        ovpn-up) echo "ups ovpn 10.205" ;;
         *) echo "unknown scale config $1" >&2; exit 2 ;;
     esac
 }
@@ -46,6 +49,24 @@ EOB
     C $CTL batch --family "$fam" <<EOB
 new-peer $cd --id 1 --remote 10.200.0.1:$port --bind 10.200.0.2:$port
 new-key $cd --id 1 --key-id 0 --alg aes-gcm --enc-key $K2 --enc-nonce $N2 --dec-key $K1 --dec-nonce $N1
+EOB
+    C ping -c 2 -W 5 -q "$net.0.1" >/dev/null
+}
+
+upstream_up() {  # in-tree ovpn: its own netlink numbering (ovpn_up_nl.py)
+    local UPNL="python3 $B/guest/ovpn_up_nl.py" net=10.205 port=1197
+    modprobe ovpn
+    S $UPNL link-add ups --mode mp
+    S ip addr add "$net.0.1/16" dev ups; S ip link set ups mtu $MTU up
+    C $UPNL link-add upc --mode p2p
+    C ip addr add "$net.0.2/16" dev upc; C ip link set upc mtu $MTU up
+    S $UPNL batch <<EOB
+new-peer ups --id 1 --remote 10.200.0.2:$port --bind 10.200.0.1:$port --vip4 $net.0.2
+new-key ups --id 1 --enc-key $K1 --enc-nonce $N1 --dec-key $K2 --dec-nonce $N2
+EOB
+    C $UPNL batch <<EOB
+new-peer upc --id 1 --remote 10.200.0.1:$port --bind 10.200.0.2:$port
+new-key upc --id 1 --enc-key $K2 --enc-nonce $N2 --dec-key $K1 --dec-nonce $N1
 EOB
     C ping -c 2 -W 5 -q "$net.0.1" >/dev/null
 }
@@ -69,6 +90,7 @@ up)
         ovpn-sc) ovpn_up ovpn-shortcut scs scc 10.202 1195 ovpn_shortcut ;;
         ovpn-dco) ovpn_up ovpn-dco-v2 dcs dcc 10.203 1196 ovpn_dco_v2 ;;
         wireguard) wg_up ;;
+        ovpn-up) upstream_up ;;
         *) echo "unknown scale config $2" >&2; exit 2 ;;
     esac
     ;;
@@ -77,6 +99,9 @@ grow|shrink)
     op=add; [ "$1" = shrink ] && op=del
     S python3 $B/guest/peers.py $op "$dev" "$3" "$4" --family "$fam" --net "$net" \
         --bind 10.200.0.1
+    ;;
+dev)
+    dev_of "$2"
     ;;
 target)
     case "$2" in
@@ -88,11 +113,12 @@ churn)
     S python3 $B/km/tests/harden/nl_fuzz.py --dev scs --churn "$2"
     ;;
 down)
-    for d in scs dcs wgs; do S ip link del $d 2>/dev/null || true; done
-    for d in scc dcc wgc; do C ip link del $d 2>/dev/null || true; done
+    for d in scs dcs wgs ups; do S ip link del $d 2>/dev/null || true; done
+    for d in scc dcc wgc upc; do C ip link del $d 2>/dev/null || true; done
     sleep 0.5
     modprobe -r ovpn_shortcut 2>/dev/null || true
     modprobe -r ovpn_dco_v2 2>/dev/null || true
+    modprobe -r ovpn 2>/dev/null || true
     ;;
 *) sed -n '2,16p' "$0"; exit 2 ;;
 esac

@@ -43,6 +43,7 @@ import re
 import socket
 import struct
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -129,13 +130,40 @@ class NlError(Exception):
         self.msg = msg
 
 
+def _ack_error(body: bytes) -> NlError | None:
+    """The NlError an NLMSG_ERROR body carries, None for an ACK."""
+    err = struct.unpack_from("=i", body)[0]
+    if err == 0:
+        return None
+    text = ""
+    for at, val in parse_attrs(body[4 + 16:]):
+        if at == 1:
+            text = val.rstrip(b"\0").decode()
+    return NlError(-err, text)
+
+
 class Netlink:
+    RCVBUF = 1 << 17  # one datagram of a dump fits (the kernel sends <= 32 KiB)
+
     def __init__(self, proto: int) -> None:
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, proto)
         self.sock.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)
         self.sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
         self.sock.bind((0, 0))
         self.seq = 1
+        # one buffer for every receive: a fresh 1 MiB bytes object per recv()
+        # cost an mmap/munmap pair and its page faults per request
+        self._buf = bytearray(self.RCVBUF)
+
+    def _datagrams(self) -> Iterator[tuple[int, int, int, bytes]]:
+        """(type, flags, seq, body) of each message of the next datagram."""
+        n = self.sock.recv_into(self._buf)
+        data = memoryview(self._buf)[:n]
+        off = 0
+        while off < n:
+            ln, typ, fl, seq, _pid = struct.unpack_from("=IHHII", data, off)
+            yield typ, fl, seq, bytes(data[off + 16:off + ln])
+            off += (ln + 3) & ~3
 
     def request(self, mtype: int, flags: int, payload: bytes) -> list[tuple[int, bytes]]:
         self.seq += 1
@@ -144,28 +172,39 @@ class Netlink:
         self.sock.send(msg)
         replies: list[tuple[int, bytes]] = []
         while True:
-            data = self.sock.recv(1 << 20)
-            off = 0
-            while off < len(data):
-                ln, typ, fl, seq, _pid = struct.unpack_from("=IHHII", data, off)
-                body = data[off + 16:off + ln]
-                off += (ln + 3) & ~3
+            for typ, fl, seq, body in self._datagrams():
                 if seq != self.seq:
                     continue
                 if typ == NLMSG_ERROR:
-                    err = struct.unpack_from("=i", body)[0]
-                    if err == 0:
+                    err = _ack_error(body)
+                    if err is None:
                         return replies
-                    text = ""
-                    for at, val in parse_attrs(body[4 + 16:]):
-                        if at == 1:
-                            text = val.rstrip(b"\0").decode()
-                    raise NlError(-err, text)
+                    raise err
                 if typ == NLMSG_DONE:
                     return replies
                 replies.append((typ, body))
                 if not fl & NLM_F_MULTI and not flags & NLM_F_ACK:
                     return replies
+
+    def request_many(self, mtype: int, payloads: list[bytes]) -> list[NlError | None]:
+        """Send every payload as its own acked request in one sendmsg(); the error of each.
+
+        The kernel handles the messages of one send in order, each as if sent
+        alone (its own ACK or error); only the system calls are shared.
+        """
+        first = self.seq + 1
+        msgs = []
+        for i, payload in enumerate(payloads):
+            msgs.append(struct.pack("=IHHII", 16 + len(payload), mtype,
+                                    NLM_F_REQUEST | NLM_F_ACK, first + i, 0) + payload)
+        self.seq += len(payloads)
+        self.sock.send(b"".join(msgs))
+        out: dict[int, NlError | None] = {}
+        while len(out) < len(payloads):
+            for typ, _fl, seq, body in self._datagrams():
+                if typ == NLMSG_ERROR and first <= seq <= self.seq:
+                    out[seq] = _ack_error(body)
+        return [out[first + i] for i in range(len(payloads))]
 
 
 def resolve_family(nl: Netlink, name: str) -> tuple[int, dict[str, int]]:
@@ -320,20 +359,27 @@ _SOCKETS: dict[str, socket.socket] = {}
 _HANDED: set[str] = set()  # devices given a socket fd by this process
 
 
-def keep_sockets() -> None:
-    """Fork a child that holds the handed-over sockets (see the module doc)."""
-    if not _HANDED or os.fork():
-        return
+def detach() -> list[Path]:
+    """In a forked socket holder: own session, no stdio; the names of our netns.
+
+    The holder stops once every name of the netns it runs in is deleted.
+    """
     os.setsid()
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
-    import time
-
     ino = os.stat("/proc/self/ns/net").st_ino
     netns = Path("/run/netns")
-    named = [p for p in (netns.iterdir() if netns.is_dir() else [])
-             if p.stat().st_ino == ino]
+    return [p for p in (netns.iterdir() if netns.is_dir() else []) if p.stat().st_ino == ino]
+
+
+def keep_sockets() -> None:
+    """Fork a child that holds the handed-over sockets (see the module doc)."""
+    if not _HANDED or os.fork():
+        return
+    named = detach()
+    import time
+
     while True:
         time.sleep(0.5)
         if named and not any(p.exists() for p in named):

@@ -423,3 +423,21 @@ def test_datapath_rows_name_the_kernel_module_in_use():
 def test_scale_phase_drops_ovpn_dco_where_it_did_not_build():
     assert scale_configs({}) == ("ovpn-sc", "ovpn-dco", "wireguard")
     assert scale_configs({"ovpn_dco_skipped": "no"}) == ("ovpn-sc", "wireguard")
+
+
+def test_scale_phase_takes_upstream_ovpn_where_the_guest_kernel_has_it():
+    assert scale_configs({"upstream_ovpn_module": "/lib/x/ovpn.ko intree=Y"}) == (
+        "ovpn-sc", "ovpn-up", "ovpn-dco", "wireguard")
+    assert scale_configs({"upstream_ovpn_module": "x", "ovpn_dco_skipped": "7.3 API"}) == (
+        "ovpn-sc", "ovpn-up", "wireguard")
+
+
+def test_rate_ratios_pair_figures_of_the_same_round():
+    rates = {"ovpn-sc": {"add_raw": [300.0, 100.0, 200.0], "del_raw": [50.0, 60.0]},
+             "ovpn-up": {"add_raw": [100.0, 100.0, 50.0], "del_raw": [100.0, 0.0]},
+             "wireguard": {"add_raw": [], "del_raw": []}}
+    got = stats.rate_ratios(rates)
+    assert list(got) == ["ovpn-up"]  # nothing to pair with for wireguard
+    assert got["ovpn-up"]["add"] == {"min": 1.0, "median": 3.0, "max": 4.0, "n": 3}
+    assert got["ovpn-up"]["del"] == {"min": 0.5, "median": 0.5, "max": 0.5, "n": 1}
+    assert stats.rate_ratios({"ovpn-up": rates["ovpn-up"]}) == {}
