@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import stats
+from . import cpus, stats
 
 UNIT_SCALE = {"udp64.pps": 1e-3, "udp1200.pps": 1e-3}  # pps shown as kpps
 
@@ -52,6 +52,8 @@ def markdown(doc: dict[str, Any]) -> str:
     ]
     if summary:
         lines += figures_markdown(doc)
+    if doc.get("cpus"):
+        lines += ["", cpus.markdown(doc["cpus"])]
     if doc.get("scale"):
         lines += ["", scale_markdown(doc["scale"])]
     fails = [s for s in doc["samples"] if "error" in s]

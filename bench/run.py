@@ -28,12 +28,14 @@ from ovpn_lab.image import IMAGES, ensure_image
 from ovpn_lab.lab import Lab
 from ovpn_lab.log import log
 
-from . import report, scale
+from . import cpus, report, scale
 from .setup import DCO_CONFIGS, GUEST_DIR, prepare
 from .upstream_openvpn import UPSTREAM_CONFIGS
 
-CONFIGS = ["veth", "wireguard", "ovpn-user", "ovpn-dco", "ovpn-up", "ovpn-sc", "ovpn-dco-srv",
-           "ovpn-sc-srv"]
+# ovpn-sc-serial: ovpn-shortcut with parallel_crypto=0 (a peer's crypto on the CPU its
+# packets arrive on, as before parallel crypto): the same run's baseline for it
+CONFIGS = ["veth", "wireguard", "ovpn-user", "ovpn-dco", "ovpn-up", "ovpn-sc", "ovpn-sc-serial",
+           "ovpn-dco-srv", "ovpn-sc-srv"]
 # opt-in (--configs): dev tap, kernel and userspace; TCP under a path MTU below the
 # tunnel's (bench/guest/tunnels.sh), with and without mssfix
 SHAPES = ["ovpn-user-tap", "ovpn-sc-tap", "ovpn-sc-tap-srv", "ovpn-sc-pmtu", "ovpn-sc-pmtu-nomss"]
@@ -147,8 +149,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reuse", action="store_true",
                     help="use the lab's running guest (and its DKMS-built ovpn-dco) as is")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--cpus", default="",
+                    help="e.g. 1,2,4: boot the guest with the largest count and, instead of "
+                         "the usual rounds, measure every configuration at each count of "
+                         "online CPUs (bench/cpus.py)")
     a = ap.parse_args(argv)
 
+    counts = sorted({int(x) for x in a.cpus.split(",") if x.strip()}) if a.cpus else []
+    if counts and counts[0] < 1:
+        ap.error(f"--cpus {a.cpus}: CPU counts start at 1")
+    vcpus = counts[-1] if counts else 2
     started = time.time()
     doc: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
@@ -158,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                    "path": "one guest, netns bs (server) and bc (client) joined by veth; "
                            "tunnel inner MTU 1420 for every tunnel (-pmtu rows: veth MTU "
                            "1300, mssfix 1300 mtu / mssfix 0)",
-                   "qemu": "TCG, -cpu max, 2 vCPUs, 1536 MiB", "release": a.release},
+                   "qemu": f"TCG, -cpu max, {vcpus} vCPUs, 1536 MiB", "release": a.release},
         "git": git_state(), "timings_s": {}, "samples": [],
     }
     configs = [c for c in a.configs.split(",") if c] or DEFAULT_CONFIGS.get(a.release, CONFIGS)
@@ -168,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     image = ensure_image(release=a.release)
     lab = Lab(a.lab)
     t0 = time.monotonic()
-    (g,) = lab.up(1, fresh=not a.reuse, releases=[a.release], apt_proxy=True)[:1]
+    (g,) = lab.up(1, cpus=vcpus, fresh=not a.reuse, releases=[a.release],
+                  apt_proxy=True)[:1]
     doc["timings_s"]["boot"] = time.monotonic() - t0
     try:
         doc["versions"] = prepare(  # the scale phase measures ovpn-dco too
@@ -182,7 +193,11 @@ def main(argv: list[str] | None = None) -> int:
             log(f"bench: {c} skipped: {why}")
         order = plan([c for c in configs if c not in doc["skipped"]],
                      [c for c in a.ciphers.split(",") if c])
-        for r in range(a.repeats):  # round-robin: every configuration once per round
+        if counts:
+            t0 = time.monotonic()
+            doc["cpus"] = cpus.run(g, counts, order, a.repeats, a.tests, a.duration, measure)
+            doc["timings_s"]["cpus"] = time.monotonic() - t0
+        for r in range(0 if counts else a.repeats):  # round-robin: each config once a round
             for config, cipher in order:
                 log(f"bench: round {r + 1}/{a.repeats} {config} {cipher}")
                 s = measure(g, config, cipher, r, a.tests, a.duration)

@@ -8,6 +8,19 @@
  * place.  A transform may complete asynchronously (e.g. SIMD AES from
  * softirq goes through cryptd): then the request callback resumes the
  * packet in io.c.
+ *
+ * Parallel crypto: one peer's packets on every CPU, in order.  A busy
+ * peer's requests go to per-CPU work items, round-robin over the online
+ * CPUs, instead of running on the CPU the packet arrived on (one core per
+ * peer).  Each direction of a peer lists its requests in submission order
+ * (struct ovs_cqueue); a finished request is marked done, and the done
+ * prefix of the list is handed on to ovs_encrypt_done()/ovs_decrypt_done()
+ * by a work item on one CPU per peer direction (its home), so packets leave
+ * in the order they came, also through per-CPU queues further on, and the
+ * replay window sees them in that order.  A peer direction is busy while
+ * it has requests on workers or after more than OVS_PAR_BURST packets in
+ * the current jiffy: a lone packet (a ping, a keepalive) still runs inline,
+ * without a hop to another CPU.
  */
 
 #include <linux/slab.h>
@@ -24,6 +37,7 @@
 #include "io.h"
 #include "main.h"
 #include "peer.h"
+#include "stats.h"
 
 /*
  * Test knobs (asynchronous AEAD path, packet-id exhaustion): only in a
@@ -53,6 +67,20 @@ static bool allow_cipher_none;
 module_param(allow_cipher_none, bool, 0444);
 MODULE_PARM_DESC(allow_cipher_none,
 		 "accept cipher none keys (no encryption nor authentication; tests only)");
+
+static uint parallel_crypto = 1;
+module_param(parallel_crypto, uint, 0644);
+MODULE_PARM_DESC(parallel_crypto,
+		 "spread a peer's encryption and decryption over the online CPUs, in order: 0 never, 1 when the peer is busy (default), 2 always");
+
+/* packets per jiffy and direction above which a peer is busy */
+#define OVS_PAR_BURST		4
+/* requests of one peer direction on workers at most; more are dropped */
+#define OVS_PAR_MAX_QUEUED	1024
+/* requests handed on per run of a flush work item */
+#define OVS_PAR_FLUSH_BUDGET	128
+
+static void ovs_par_flush_work(struct work_struct *work);
 
 /* ------------------------------------------------------------------ keys */
 
@@ -258,12 +286,26 @@ err:
 
 /* ----------------------------------------------------------------- slots */
 
+static void ovs_cqueue_init(struct ovs_cqueue *q)
+{
+	spin_lock_init(&q->lock);
+	INIT_LIST_HEAD(&q->list);
+	q->len = 0;
+	q->home_cpu = -1;
+	q->next_cpu = 0;
+	q->stamp = jiffies;
+	q->burst = 0;
+	INIT_WORK(&q->flush_work, ovs_par_flush_work);
+}
+
 void ovs_crypto_state_init(struct ovs_crypto_state *cs)
 {
 	RCU_INIT_POINTER(cs->slots, NULL);
 	spin_lock_init(&cs->lock);
 	cs->history_len = 0;
 	cs->history_next = 0;
+	ovs_cqueue_init(&cs->txq);
+	ovs_cqueue_init(&cs->rxq);
 }
 
 static void ovs_key_slots_put_keys(struct ovs_key_slots *ks)
@@ -287,6 +329,10 @@ void ovs_crypto_state_release(struct ovs_crypto_state *cs)
 {
 	struct ovs_key_slots *ks = rcu_dereference_protected(cs->slots, true);
 
+	/* no request is queued (each holds the peer), a flush may still run */
+	WARN_ON_ONCE(!list_empty(&cs->txq.list) || !list_empty(&cs->rxq.list));
+	cancel_work_sync(&cs->txq.flush_work);
+	cancel_work_sync(&cs->rxq.flush_work);
 	RCU_INIT_POINTER(cs->slots, NULL);
 	if (ks) {
 		ovs_key_slots_put_keys(ks);
@@ -493,6 +539,7 @@ static struct ovs_cctx *ovs_cctx_alloc(struct crypto_aead *tfm,
 		return NULL;
 
 	ctx->req = tfm ? (struct aead_request *)((u8 *)ctx + req_off) : NULL;
+	ctx->q = NULL;
 	sg_init_table(ctx->sg, nsg);
 	return ctx;
 }
@@ -500,6 +547,68 @@ static struct ovs_cctx *ovs_cctx_alloc(struct crypto_aead *tfm,
 void ovs_cctx_free(struct ovs_cctx *ctx)
 {
 	kfree(ctx);
+}
+
+/* hand @ctx, or a later request, on; BH disabled */
+static void ovs_cctx_finish(struct ovs_cctx *ctx, int err)
+{
+	if (ctx->encrypting)
+		ovs_encrypt_done(ctx, err);
+	else
+		ovs_decrypt_done(ctx, err);
+}
+
+/*
+ * A request on a worker finished: mark it done; at the head of its queue,
+ * have the home CPU hand the done prefix on (a request behind an unfinished
+ * one is handed on when that one finishes).  The queue lives in the peer,
+ * which @ctx holds until it leaves the list.
+ */
+static void ovs_par_complete(struct ovs_cctx *ctx, int err)
+{
+	struct ovs_cqueue *q = ctx->q;
+	unsigned long flags;
+
+	ctx->err = err;
+	spin_lock_irqsave(&q->lock, flags);
+	ctx->done = true;
+	if (list_first_entry(&q->list, struct ovs_cctx, node) == ctx)
+		queue_work_on(q->home_cpu, ovs_crypt_wq, &q->flush_work);
+	spin_unlock_irqrestore(&q->lock, flags);
+}
+
+/*
+ * Hand the done prefix of a queue on, in order, on its home CPU.  Runs at
+ * most once at a time; the peer's release cancels it (ovs_crypto_state_
+ * release), so @q is valid here even once the last request let go of it.
+ */
+static void ovs_par_flush_work(struct work_struct *work)
+{
+	struct ovs_cqueue *q = container_of(work, struct ovs_cqueue, flush_work);
+	unsigned int budget = OVS_PAR_FLUSH_BUDGET;
+	struct ovs_cctx *c, *tmp;
+	LIST_HEAD(ready);
+
+	spin_lock_irq(&q->lock);
+	list_for_each_entry_safe(c, tmp, &q->list, node) {
+		if (!c->done)
+			break;
+		if (!budget--) {
+			/* the rest next time, other work of this CPU first */
+			queue_work_on(q->home_cpu, ovs_crypt_wq, &q->flush_work);
+			break;
+		}
+		list_move_tail(&c->node, &ready);
+		q->len--;
+	}
+	spin_unlock_irq(&q->lock);
+
+	local_bh_disable();
+	list_for_each_entry_safe(c, tmp, &ready, node) {
+		list_del(&c->node);
+		ovs_cctx_finish(c, c->err);
+	}
+	local_bh_enable();
 }
 
 static void ovs_encrypt_cb(ovs_compat_cb_arg_t arg, int err)
@@ -511,7 +620,10 @@ static void ovs_encrypt_cb(ovs_compat_cb_arg_t arg, int err)
 		return;
 
 	local_bh_disable();
-	ovs_encrypt_done(ctx, err);
+	if (ctx->q)
+		ovs_par_complete(ctx, err);
+	else
+		ovs_encrypt_done(ctx, err);
 	local_bh_enable();
 }
 
@@ -523,8 +635,80 @@ static void ovs_decrypt_cb(ovs_compat_cb_arg_t arg, int err)
 		return;
 
 	local_bh_disable();
-	ovs_decrypt_done(ctx, err);
+	if (ctx->q)
+		ovs_par_complete(ctx, err);
+	else
+		ovs_decrypt_done(ctx, err);
 	local_bh_enable();
+}
+
+/* a crypto worker: one request of a busy peer */
+static void ovs_par_work(struct work_struct *work)
+{
+	struct ovs_cctx *ctx = container_of(work, struct ovs_cctx, async_work);
+	int err;
+
+	local_bh_disable();
+	err = ctx->encrypting ? crypto_aead_encrypt(ctx->req) :
+				crypto_aead_decrypt(ctx->req);
+	/* else the request callback completes it */
+	if (err != -EINPROGRESS)
+		ovs_par_complete(ctx, err);
+	local_bh_enable();
+}
+
+/* is this direction of the peer busy? counts the request; under q->lock */
+static bool ovs_par_busy(struct ovs_cqueue *q)
+{
+	unsigned long now = jiffies;
+
+	if (q->stamp != now) {
+		q->stamp = now;
+		q->burst = 0;
+	}
+	return ++q->burst > OVS_PAR_BURST || !list_empty(&q->list);
+}
+
+/*
+ * Queue @ctx for a crypto worker when its peer direction is busy:
+ * -EINPROGRESS when queued, -ENOBUFS when the queue is full, 0 to run the
+ * request inline (nothing of this direction is on a worker).
+ */
+static int ovs_par_submit(struct ovs_cctx *ctx, unsigned int mode)
+{
+	struct ovs_crypto_state *cs = &ctx->peer->crypto;
+	struct ovs_cqueue *q = ctx->encrypting ? &cs->txq : &cs->rxq;
+	unsigned long flags;
+	unsigned int cpu;
+	bool busy;
+
+	spin_lock_irqsave(&q->lock, flags);
+	busy = ovs_par_busy(q);
+	if (!busy && mode < 2) {
+		spin_unlock_irqrestore(&q->lock, flags);
+		return 0;
+	}
+	if (unlikely(q->len >= OVS_PAR_MAX_QUEUED)) {
+		spin_unlock_irqrestore(&q->lock, flags);
+		return -ENOBUFS;
+	}
+	if (q->home_cpu < 0)
+		q->home_cpu = smp_processor_id();
+	cpu = cpumask_next(q->next_cpu, cpu_online_mask);
+	if (cpu >= nr_cpu_ids)
+		cpu = cpumask_first(cpu_online_mask);
+	q->next_cpu = cpu;
+	ctx->q = q;
+	ctx->done = false;
+	list_add_tail(&ctx->node, &q->list);
+	q->len++;
+	INIT_WORK(&ctx->async_work, ovs_par_work);
+	spin_unlock_irqrestore(&q->lock, flags);
+
+	ovs_stats_dev_inc(ctx->peer->ovs, ctx->encrypting ?
+			  OVS_CTR_CRYPTO_PARALLEL_TX : OVS_CTR_CRYPTO_PARALLEL_RX);
+	queue_work_on(cpu, ovs_crypt_wq, &ctx->async_work);
+	return -EINPROGRESS;
 }
 
 /*
@@ -551,11 +735,20 @@ static void ovs_debug_async_work(struct work_struct *work)
 
 static int ovs_aead_submit(struct ovs_cctx *ctx, bool encrypting)
 {
+	unsigned int mode = READ_ONCE(parallel_crypto);
+	int ret;
+
+	ctx->encrypting = encrypting;
 	if (unlikely(READ_ONCE(debug_async_aead))) {
-		ctx->encrypting = encrypting;
 		INIT_WORK(&ctx->async_work, ovs_debug_async_work);
 		queue_work(ovs_wq, &ctx->async_work);
 		return -EINPROGRESS;
+	}
+
+	if (mode && (mode >= 2 || num_online_cpus() > 1)) {
+		ret = ovs_par_submit(ctx, mode);
+		if (ret)
+			return ret;
 	}
 
 	return encrypting ? crypto_aead_encrypt(ctx->req) :

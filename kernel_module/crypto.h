@@ -85,6 +85,30 @@ struct ovs_key_slots {
 };
 
 /**
+ * struct ovs_cqueue - one direction of a peer's requests on crypto workers
+ * @lock: protects the fields below and the @done flag of queued contexts
+ * @list: contexts handed to workers, in submission order
+ * @len: entries in @list
+ * @home_cpu: the CPU that hands finished requests on, always the same one
+ *	(per-CPU queues further on, e.g. gro_cells or a veth backlog, would
+ *	reorder packets handed on from different CPUs); -1 until first used
+ * @next_cpu: the online CPU the last request went to (round-robin)
+ * @stamp: jiffy @burst counts in
+ * @burst: requests submitted in that jiffy
+ * @flush_work: hands the done prefix of @list on, on @home_cpu
+ */
+struct ovs_cqueue {
+	spinlock_t lock;	/* the fields below, @done of queued contexts */
+	struct list_head list;
+	unsigned int len;
+	int home_cpu;
+	unsigned int next_cpu;
+	unsigned long stamp;
+	unsigned int burst;
+	struct work_struct flush_work;
+};
+
+/**
  * struct ovs_crypto_state - a peer's key slots
  * @slots: primary (TX+RX) and secondary (RX), one RCU-published pair
  * @lock: writers of @slots and @history
@@ -92,6 +116,8 @@ struct ovs_key_slots {
  *	ovs_crypto_install_fresh(), a ring
  * @history_len: valid entries in @history
  * @history_next: next entry of @history to overwrite
+ * @txq: encryption requests on crypto workers (parallel crypto)
+ * @rxq: decryption requests on crypto workers
  */
 struct ovs_crypto_state {
 	struct ovs_key_slots __rcu *slots;
@@ -99,6 +125,8 @@ struct ovs_crypto_state {
 	struct ovs_key_fp history[OVS_KEY_HISTORY];
 	unsigned int history_len;
 	unsigned int history_next;
+	struct ovs_cqueue txq;
+	struct ovs_cqueue rxq;
 };
 
 struct ovs_peer;
@@ -113,8 +141,13 @@ struct ovs_peer;
  * @payload_off: offset of the ciphertext / plaintext in @skb
  * @src: RX: transport source of the packet (for float)
  * @dst: RX: transport destination of the packet (new local address)
- * @async_work: debug_async_aead only
- * @encrypting: debug_async_aead only
+ * @async_work: the work item that runs the request (parallel crypto,
+ *	debug_async_aead)
+ * @encrypting: direction of the request
+ * @q: the queue the context waits in (parallel crypto), or NULL
+ * @node: entry in @q->list
+ * @err: result of the request, valid once @done
+ * @done: the request finished (under @q->lock)
  * @iv: nonce
  * @req: the AEAD request, inside the same allocation
  * @sg: scatterlist: AAD, payload..., tag
@@ -130,6 +163,10 @@ struct ovs_cctx {
 	union ovs_sockaddr dst;
 	struct work_struct async_work;
 	bool encrypting;
+	bool done;
+	struct ovs_cqueue *q;
+	struct list_head node;
+	int err;
 	u8 iv[OVS_NONCE_SIZE];
 	struct aead_request *req;
 	struct scatterlist sg[];

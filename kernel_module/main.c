@@ -37,6 +37,7 @@
 			 OVS_MAX_HDR)
 
 struct workqueue_struct *ovs_wq;
+struct workqueue_struct *ovs_crypt_wq;
 
 /* every device, for the netns exit (RTNL) */
 static LIST_HEAD(ovs_devs);
@@ -388,9 +389,11 @@ static struct pernet_operations ovs_net_ops = {
 
 static void ovs_drain(void)
 {
-	/* rcu_work items queue their work after a grace period, and freeing a
-	 * peer releases keys and the socket the same way: two rounds
+	/* crypto workers hold peers; rcu_work items queue their work after a
+	 * grace period, and freeing a peer releases keys and the socket the
+	 * same way: two rounds
 	 */
+	flush_workqueue(ovs_crypt_wq);
 	rcu_barrier();
 	flush_workqueue(ovs_wq);
 	rcu_barrier();
@@ -404,6 +407,12 @@ static int __init ovs_init(void)
 	ovs_wq = alloc_workqueue("ovpn_shortcut", OVS_COMPAT_WQ_PERCPU, 0);
 	if (!ovs_wq)
 		return -ENOMEM;
+	ovs_crypt_wq = alloc_workqueue("ovpn_shortcut_crypt",
+				       OVS_COMPAT_WQ_PERCPU | WQ_CPU_INTENSIVE, 0);
+	if (!ovs_crypt_wq) {
+		destroy_workqueue(ovs_wq);
+		return -ENOMEM;
+	}
 
 	ret = register_pernet_device(&ovs_net_ops);
 	if (ret)
@@ -429,6 +438,7 @@ err_link:
 err_pernet:
 	unregister_pernet_device(&ovs_net_ops);
 err_wq:
+	destroy_workqueue(ovs_crypt_wq);
 	destroy_workqueue(ovs_wq);
 	return ret;
 }
@@ -440,6 +450,7 @@ static void __exit ovs_exit(void)
 	rtnl_link_unregister(&ovs_link_ops);
 	unregister_pernet_device(&ovs_net_ops);
 	ovs_drain();
+	destroy_workqueue(ovs_crypt_wq);
 	destroy_workqueue(ovs_wq);
 	pr_info("ovpn_shortcut: unloaded\n");
 }

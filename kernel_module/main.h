@@ -85,6 +85,8 @@ struct ovs_dev {
 };
 
 extern struct workqueue_struct *ovs_wq;
+/* parallel crypto's workers (crypto.c), per CPU */
+extern struct workqueue_struct *ovs_crypt_wq;
 
 bool ovs_dev_is_ovs(const struct net_device *dev);
 atomic_t *ovs_net_socket_hold(struct net *net);

@@ -84,6 +84,8 @@ const struct nla_policy ovpn_sc_dev_nl_policy[OVPN_SC_DEV_ATTR_MAX + 1] = {
 	[OVPN_SC_DEV_ATTR_MSS_CLAMP] = { .type = NLA_U16, },
 	[OVPN_SC_DEV_ATTR_MSS_CLAMPED_TX] = { .type = NLA_U64, },
 	[OVPN_SC_DEV_ATTR_MSS_CLAMPED_RX] = { .type = NLA_U64, },
+	[OVPN_SC_DEV_ATTR_CRYPTO_PARALLEL_TX] = { .type = NLA_U64, },
+	[OVPN_SC_DEV_ATTR_CRYPTO_PARALLEL_RX] = { .type = NLA_U64, },
 };
 
 const struct nla_policy ovpn_sc_iroute_nl_policy[OVPN_SC_IROUTE_ATTR_MAX + 1] = {

@@ -73,6 +73,14 @@ devices:
       returned: always
     mss_clamped_tx: {description: SYNs lowered entering the device., type: int, returned: always}
     mss_clamped_rx: {description: Decrypted SYNs lowered., type: int, returned: always}
+    crypto_parallel_tx:
+      description: Packets encrypted on a crypto worker (parallel crypto), sent in order.
+      type: int
+      returned: always
+    crypto_parallel_rx:
+      description: Packets decrypted on a crypto worker, delivered in order.
+      type: int
+      returned: always
     dev_type: {description: "tun (IP) or tap (Ethernet frames).", type: str, returned: always}
     mac_table:
       description: >-

@@ -395,6 +395,8 @@ class ovpn_sc_dev(nla):
         ("OVPN_SC_DEV_ATTR_MSS_CLAMP", "uint16"),
         ("OVPN_SC_DEV_ATTR_MSS_CLAMPED_TX", "uint64"),
         ("OVPN_SC_DEV_ATTR_MSS_CLAMPED_RX", "uint64"),
+        ("OVPN_SC_DEV_ATTR_CRYPTO_PARALLEL_TX", "uint64"),
+        ("OVPN_SC_DEV_ATTR_CRYPTO_PARALLEL_RX", "uint64"),
     )
     ovpn_sc_drops = ovpn_sc_drops
 
@@ -948,6 +950,8 @@ class Device:
     mss_clamp: int = 0
     mss_clamped_tx: int = 0
     mss_clamped_rx: int = 0
+    crypto_parallel_tx: int = 0
+    crypto_parallel_rx: int = 0
     ifname: str | None = None
     mac_table: MacTable | None = None
 
@@ -1141,6 +1145,8 @@ def parse_device(n: Any, ifindex: int) -> Device:
         mss_clamp=_get(n, "MSS_CLAMP", 0),
         mss_clamped_tx=_get(n, "MSS_CLAMPED_TX", 0),
         mss_clamped_rx=_get(n, "MSS_CLAMPED_RX", 0),
+        crypto_parallel_tx=_get(n, "CRYPTO_PARALLEL_TX", 0),
+        crypto_parallel_rx=_get(n, "CRYPTO_PARALLEL_RX", 0),
     )
 
 

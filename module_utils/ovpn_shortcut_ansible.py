@@ -634,6 +634,8 @@ class NetlinkBackend:
                 "keepalive_rx": d.keepalive_rx, "keepalive_tx": d.keepalive_tx,
                 "mss_clamp": d.mss_clamp, "mss_clamped_tx": d.mss_clamped_tx,
                 "mss_clamped_rx": d.mss_clamped_rx,
+                "crypto_parallel_tx": d.crypto_parallel_tx,
+                "crypto_parallel_rx": d.crypto_parallel_rx,
                 "dev_type": "tap" if d.mac_table is not None else "tun",
                 **({"mac_table": to_jsonable(d.mac_table)} if d.mac_table is not None else {})}
 

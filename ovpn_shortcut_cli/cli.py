@@ -109,6 +109,8 @@ def format_device(dev: Any) -> str:
         f"tx {dev.keepalive_tx}",
         f"  mss-clamp {dev.mss_clamp or 'off'} (IPv6 {_mss6(dev.mss_clamp)}), "
         f"clamped SYNs tx {dev.mss_clamped_tx} rx {dev.mss_clamped_rx}",
+        f"  parallel crypto (packets on crypto workers) tx {dev.crypto_parallel_tx} "
+        f"rx {dev.crypto_parallel_rx}",
         f"  drops {_drops_text(dev.drops)}",
     ] + ([format_mac_table(dev.mac_table)] if dev.mac_table is not None else []))
 

@@ -119,6 +119,11 @@ def render(devices: list[dict[str, Any]], names: Mapping[tuple[str, int], str],
             out.add("device_mss_clamped_total", "counter",
                     "TCP SYNs whose MSS the device lowered (tx: entering, rx: decrypted)",
                     {"device": dname, "direction": direction}, value)
+        for direction, value in (("tx", dev.crypto_parallel_tx),
+                                 ("rx", dev.crypto_parallel_rx)):
+            out.add("device_crypto_parallel_total", "counter",
+                    "Packets whose AEAD ran on a crypto worker (parallel crypto), in order",
+                    {"device": dname, "direction": direction}, value)
         for peer in peers:
             labels = {"device": dname, "peer_id": peer.peer_id,
                       "common_name": names.get((dname, peer.peer_id), ""),

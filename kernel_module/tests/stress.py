@@ -11,7 +11,8 @@ For --seconds, in parallel:
   (the list reuse of issue 13's finding 1);
 - churn: new peer + 5 iroutes + key + swap + delete, over and over;
 - swap: key install + swap on the peers of the server device under traffic;
-- traffic: a client pings the server through the tunnel all along;
+- traffic: a client pings the server through the tunnel all along, with
+  parallel crypto off, for busy peers and always, in turn per teardown round;
 - teardown (one process, in turn): `ip link del` of the server device and
   its rebuild; a static-mode device with peers created in netns A, moved to
   B, A deleted, then the device deleted; a netns deleted with a device and
@@ -34,6 +35,7 @@ import random
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 HERE = os.path.abspath(__file__)
 K1 = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
@@ -42,6 +44,7 @@ N1, N2 = "a1a2a3a4a5a6a7a8", "b1b2b3b4b5b6b7b8"
 NPEERS, NIROUTES = 10, 20
 NBULK = 400  # peers without iroutes on device sb (the teardown race of finding 1)
 NETNS = ("ovss", "ovst", "ovsq", "ovsr")
+PARAM = "/sys/module/ovpn_shortcut/parameters/parallel_crypto"
 
 
 def sh(cmd: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -246,6 +249,13 @@ def main() -> int:
             ping = subprocess.Popen("exec ip netns exec ovst ping -q -i 0.05 -W 1 10.88.0.1",
                                     shell=True, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
+        # parallel crypto always / busy peers / never, turn about: every request
+        # of the traffic on crypto workers in one round of three (the first, for
+        # the short runs of a debug kernel), racing the teardown
+        mode = (2, 1, 0)[r % 3]
+        with contextlib.suppress(OSError):
+            Path(PARAM).write_text(str(mode))
+            c.hit(f"parallel_crypto_{mode}", True)
         teardown_round(r, tools, c)
         r += 1
     counts = {"seconds": 0.0, "teardown_rounds": r, "teardown": c.n}

@@ -441,3 +441,31 @@ def test_rate_ratios_pair_figures_of_the_same_round():
     assert got["ovpn-up"]["add"] == {"min": 1.0, "median": 3.0, "max": 4.0, "n": 3}
     assert got["ovpn-up"]["del"] == {"min": 0.5, "median": 0.5, "max": 0.5, "n": 1}
     assert stats.rate_ratios({"ovpn-up": rates["ovpn-up"]}) == {}
+
+
+def _cpu_sample(config: str, cipher: str, cpus: int, repeat: int, mbps: float) -> dict:
+    return {"config": config, "cipher": cipher, "cpus": cpus, "repeat": repeat,
+            "tests": {"tcp4": {"mbps": mbps}}}
+
+
+def test_cpus_phase_ratios_pair_the_same_round():
+    from bench import cpus
+
+    c = {"counts": [1, 2], "vcpus": 2, "order": "x", "errors": [], "samples": [
+        _cpu_sample("ovpn-sc", "AES-256-GCM", 1, 0, 100.0),
+        _cpu_sample("ovpn-sc", "AES-256-GCM", 2, 0, 180.0),
+        _cpu_sample("ovpn-up", "AES-256-GCM", 1, 0, 100.0),
+        _cpu_sample("ovpn-up", "AES-256-GCM", 2, 0, 100.0),
+        _cpu_sample("ovpn-sc", "AES-256-GCM", 1, 1, 50.0),  # a slow round
+        _cpu_sample("ovpn-sc", "AES-256-GCM", 2, 1, 100.0),
+        _cpu_sample("ovpn-up", "AES-256-GCM", 1, 1, 50.0),
+        _cpu_sample("ovpn-up", "AES-256-GCM", 2, 1, 40.0)]}
+    t = cpus.table(c)
+    sc = "ovpn-sc AES-256-GCM"
+    up = "ovpn-up AES-256-GCM"
+    assert t["scaling"][(sc, 2, "tcp4.mbps")] == {"min": 1.8, "median": 1.9, "max": 2.0, "n": 2}
+    assert t["vs"][(sc, up, 2, "tcp4.mbps")] == {"min": 1.8, "median": 2.15, "max": 2.5, "n": 2}
+    assert (up, sc, 2, "tcp4.mbps") not in t["vs"]  # only ours against the peers
+    md = cpus.markdown(c)
+    assert "| TCP 4 streams Mbit/s | 1 CPU | 2 CPU | 2 / 1 CPU, same round |" in md
+    assert f"| {sc} | 75 (50-100) | 140 (100-180) | 1.9 (1.8-2) |" in md

@@ -28,7 +28,8 @@ SAMPLE = re.compile(r'^[a-z_0-9]+(\{([a-z_0-9]+="(?:[^"\\]|\\.)*",?)*\})? -?[0-9
 def _devices() -> list[dict]:
     dev = nl.Device(ifindex=5, mode=nl.Mode.MP, listen_port=1194, ifname="ovpnsc0",
                     drops=nl.Drops(auth=3, spoofed=2), userspace_packets=7,
-                    mss_clamp=1208, mss_clamped_tx=4, mss_clamped_rx=3)
+                    mss_clamp=1208, mss_clamped_tx=4, mss_clamped_rx=3,
+                    crypto_parallel_tx=70, crypto_parallel_rx=30)
     p0 = nl.Peer(peer_id=0, remote=nl.Endpoint("198.18.0.21", 36789), vpn_ipv4="10.98.0.11",
                  counters=nl.Counters(vpn_rx_bytes=1000, vpn_rx_packets=10),
                  drops=nl.Drops(spoofed=2), tx_pktid=42)
@@ -62,6 +63,7 @@ def test_render_is_prometheus_text_with_names_and_counters():
     assert 'ovpn_shortcut_device_mss_clamp{device="ovpnsc0"} 1208' in text
     assert 'ovpn_shortcut_device_mss_clamped_total{device="ovpnsc0",direction="tx"} 4' in text
     assert 'ovpn_shortcut_device_mss_clamped_total{device="ovpnsc0",direction="rx"} 3' in text
+    assert 'ovpn_shortcut_device_crypto_parallel_total{device="ovpnsc0",direction="tx"} 70' in text
     assert 'ovpn_shortcut_device_info{device="ovsl-site",mode="p2p",listen_port="0"} 1' in text
     assert "\novpn_shortcut_scrape_timestamp_seconds 1795963700.5\n" in text
 

@@ -187,6 +187,13 @@ def test_parse_get_dev_mss():
     assert (dev.mss_clamp, dev.mss_clamped_tx, dev.mss_clamped_rx) == (1208, 4, 3)
 
 
+def test_parse_get_dev_crypto_parallel():
+    body = nest(10, u16(1, 0), u8(3, 0), u64(20, 70), u64(21, 30))
+    (msg,) = decode_all(genl(nl.OVPN_SC_CMD_GET_DEV, u32(1, 5) + body))
+    dev = nl.parse_device(msg.get_attr("OVPN_SC_ATTR_DEV"), 5)
+    assert (dev.crypto_parallel_tx, dev.crypto_parallel_rx) == (70, 30)
+
+
 def test_parse_get_dev_of_a_tap_device():
     dev_nest = nest(10, u8(3, 1), u32(4, 2), nest(13, u64(17, 8), u64(20, 9)))
     table = nest(13, u8(1, 1), u32(2, 3), u32(3, 4096), u32(4, 256), u32(5, 300),
