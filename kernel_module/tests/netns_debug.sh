@@ -16,7 +16,7 @@ echo 1 > $P/debug_async_aead
 for alg in aes-gcm chacha; do
 	pair $alg
 	check "$alg async: ping" a ping -c 3 -i 0.2 -W 2 192.168.96.2
-	b iperf3 -s -1 -D >/dev/null 2>&1; sleep 0.5
+	serve_once
 	check "$alg async: iperf3 2s" bash -c "ip netns exec ovsa iperf3 -c 192.168.96.2 -t 2 | grep -E 'sender|receiver'"
 	del_under_flood "$alg async: delete device while requests are in flight"
 done

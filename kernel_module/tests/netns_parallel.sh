@@ -44,7 +44,7 @@ for alg in aes-gcm chacha; do
 	echo 2 > $P/parallel_crypto
 	pair $alg
 	check "$alg: ping" a ping -c 3 -i 0.2 -W 2 192.168.97.2
-	b iperf3 -s -1 -D >/dev/null 2>&1; sleep 0.5
+	serve_once
 	check "$alg: iperf3 TCP 3 s" bash -c "ip netns exec ovsa iperf3 -c 192.168.97.2 -t 3 | grep -E 'sender|receiver'"
 	order ovsa ovsb 192.168.97.2 7000 20000
 	check "$alg: UDP sequence a -> b in order" in_order /tmp/ovs_order.json
@@ -63,15 +63,24 @@ for alg in aes-gcm chacha; do
 	a ping -c 4 -i 0.5 -W 2 192.168.97.2 > /dev/null
 	check "$alg: a slow ping stays inline" test "$(ctr ovsa crypto_parallel_tx)" -eq "$tx0"
 	if [ "$(nproc)" -gt 1 ]; then
-		b iperf3 -s -1 -D >/dev/null 2>&1; sleep 0.5
+		serve_once
+		p0=$(ctr ovsa vpn_tx_packets)
 		a iperf3 -c 192.168.97.2 -t 2 > /dev/null
-		check "$alg: a TCP stream goes to the workers" test "$(ctr ovsa crypto_parallel_tx)" -gt "$tx0"
+		pps=$(( ($(ctr ovsa vpn_tx_packets) - p0) / 2 ))
+		# busy: over 4 packets in a jiffy; 4,000/s is that at HZ=1000 (a KASAN
+		# kernel under TCG may not get there: then nothing to check)
+		if [ "$pps" -gt 4000 ]; then
+			check "$alg: a TCP stream ($pps pps) goes to the workers" \
+				test "$(ctr ovsa crypto_parallel_tx)" -gt "$tx0"
+		else
+			echo "note: TCP stream at $pps pps, below any busy threshold: not checked"
+		fi
 	fi
 
 	echo "== $alg, parallel_crypto=0"
 	echo 0 > $P/parallel_crypto
 	tx0=$(ctr ovsa crypto_parallel_tx)
-	b iperf3 -s -1 -D >/dev/null 2>&1; sleep 0.5
+	serve_once
 	a iperf3 -c 192.168.97.2 -t 1 > /dev/null
 	check "$alg: off: nothing on workers" test "$(ctr ovsa crypto_parallel_tx)" -eq "$tx0"
 
