@@ -98,11 +98,15 @@ def table(c: dict[str, Any]) -> dict[str, Any]:
     return {"labels": labels, "med": med, "scaling": scaling, "vs": vs}
 
 
+def _num(v: float, digits: int) -> str:
+    return f"{v:,.0f}" if abs(v) >= 10 ** digits else f"{v:.{digits}g}"
+
+
 def _cell(sp: dict[str, float] | None, digits: int = 3) -> str:
     if not sp:
         return "—"
-    f = f"{{:.{digits}g}}"
-    return (f"{f.format(sp['median'])} ({f.format(sp['min'])}-{f.format(sp['max'])})")
+    return (f"{_num(sp['median'], digits)} ({_num(sp['min'], digits)}-"
+            f"{_num(sp['max'], digits)})")
 
 
 def markdown(c: dict[str, Any]) -> str:

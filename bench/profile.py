@@ -41,8 +41,15 @@ def main(argv: list[str]) -> int:
     if g.run("command -v perf", check=False).returncode != 0:
         # the kernel package version (e.g. 6.1.192-2) picks the matching linux-perf
         kver = g.run("dpkg-query -W -f '${Version}' linux-image-$(uname -r)").stdout.strip()
-        g.copy_in(perf_debs(kver), GUEST_DIR)
-        g.run(f"DEBIAN_FRONTEND=noninteractive dpkg -i {GUEST_DIR}/perf/*.deb", timeout=900)
+        # a bench guest reaches the host's Debian mirrors through the lab's apt proxy
+        # (any release, e.g. trixie-backports' perf); else .debs fetched on the host
+        got = g.run("DEBIAN_FRONTEND=noninteractive apt-get update -q && "
+                    "DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+                    f"--no-install-recommends linux-perf={shlex.quote(kver)}",
+                    check=False, timeout=900)
+        if got.returncode != 0:
+            g.copy_in(perf_debs(kver), GUEST_DIR)
+            g.run(f"DEBIAN_FRONTEND=noninteractive dpkg -i {GUEST_DIR}/perf/*.deb", timeout=900)
     out = []
     for item in argv or ["ovpn-sc:AES-256-GCM", "ovpn-dco:AES-256-GCM", "wireguard:"]:
         config, _, rest = item.partition(":")
