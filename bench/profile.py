@@ -43,8 +43,11 @@ def main(argv: list[str]) -> int:
         kver = g.run("dpkg-query -W -f '${Version}' linux-image-$(uname -r)").stdout.strip()
         # a bench guest reaches the host's Debian mirrors through the lab's apt proxy
         # (any release, e.g. trixie-backports' perf); else .debs fetched on the host
+        # a backports kernel's perf needs that suite's libraries too
+        suite = ('-t "$(. /etc/os-release; echo "$VERSION_CODENAME")-backports" '
+                 if "bpo" in kver else "")
         got = g.run("DEBIAN_FRONTEND=noninteractive apt-get update -q && "
-                    "DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+                    f"DEBIAN_FRONTEND=noninteractive apt-get install -y -q {suite}"
                     f"--no-install-recommends linux-perf={shlex.quote(kver)}",
                     check=False, timeout=900)
         if got.returncode != 0:
