@@ -549,7 +549,7 @@ void ovs_cctx_free(struct ovs_cctx *ctx)
 	kfree(ctx);
 }
 
-/* hand @ctx, or a later request, on; BH disabled */
+/* hand @ctx on to io.c (TX: send, RX: replay check and up); BH disabled */
 static void ovs_cctx_finish(struct ovs_cctx *ctx, int err)
 {
 	if (ctx->encrypting)
@@ -611,7 +611,23 @@ static void ovs_par_flush_work(struct work_struct *work)
 	local_bh_enable();
 }
 
-static void ovs_encrypt_cb(ovs_compat_cb_arg_t arg, int err)
+/* a finished request: through its queue (parallel crypto) or straight on */
+static void ovs_cctx_complete(struct ovs_cctx *ctx, int err)
+{
+	if (ctx->q)
+		ovs_par_complete(ctx, err);
+	else
+		ovs_cctx_finish(ctx, err);
+}
+
+static int ovs_aead_crypt(struct ovs_cctx *ctx)
+{
+	return ctx->encrypting ? crypto_aead_encrypt(ctx->req) :
+				 crypto_aead_decrypt(ctx->req);
+}
+
+/* completion of an asynchronous transform */
+static void ovs_aead_cb(ovs_compat_cb_arg_t arg, int err)
 {
 	struct ovs_cctx *ctx = ovs_compat_cb_data(arg);
 
@@ -620,40 +636,26 @@ static void ovs_encrypt_cb(ovs_compat_cb_arg_t arg, int err)
 		return;
 
 	local_bh_disable();
-	if (ctx->q)
-		ovs_par_complete(ctx, err);
-	else
-		ovs_encrypt_done(ctx, err);
+	ovs_cctx_complete(ctx, err);
 	local_bh_enable();
 }
 
-static void ovs_decrypt_cb(ovs_compat_cb_arg_t arg, int err)
-{
-	struct ovs_cctx *ctx = ovs_compat_cb_data(arg);
-
-	if (err == -EINPROGRESS)
-		return;
-
-	local_bh_disable();
-	if (ctx->q)
-		ovs_par_complete(ctx, err);
-	else
-		ovs_decrypt_done(ctx, err);
-	local_bh_enable();
-}
-
-/* a crypto worker: one request of a busy peer */
-static void ovs_par_work(struct work_struct *work)
+/*
+ * A request run from a work item: a crypto worker (parallel crypto) or
+ * debug_async_aead, which resumes the packet in process context, the same
+ * paths as a real asynchronous transform (-EINPROGRESS now, completion in
+ * another context later).
+ */
+static void ovs_aead_work(struct work_struct *work)
 {
 	struct ovs_cctx *ctx = container_of(work, struct ovs_cctx, async_work);
 	int err;
 
 	local_bh_disable();
-	err = ctx->encrypting ? crypto_aead_encrypt(ctx->req) :
-				crypto_aead_decrypt(ctx->req);
+	err = ovs_aead_crypt(ctx);
 	/* else the request callback completes it */
 	if (err != -EINPROGRESS)
-		ovs_par_complete(ctx, err);
+		ovs_cctx_complete(ctx, err);
 	local_bh_enable();
 }
 
@@ -702,35 +704,13 @@ static int ovs_par_submit(struct ovs_cctx *ctx, unsigned int mode)
 	ctx->done = false;
 	list_add_tail(&ctx->node, &q->list);
 	q->len++;
-	INIT_WORK(&ctx->async_work, ovs_par_work);
+	INIT_WORK(&ctx->async_work, ovs_aead_work);
 	spin_unlock_irqrestore(&q->lock, flags);
 
 	ovs_stats_dev_inc(ctx->peer->ovs, ctx->encrypting ?
 			  OVS_CTR_CRYPTO_PARALLEL_TX : OVS_CTR_CRYPTO_PARALLEL_RX);
 	queue_work_on(cpu, ovs_crypt_wq, &ctx->async_work);
 	return -EINPROGRESS;
-}
-
-/*
- * debug_async_aead: the request runs later, in process context, and the
- * packet resumes from there: the same paths as a real asynchronous
- * transform (-EINPROGRESS now, completion in another context later).
- */
-static void ovs_debug_async_work(struct work_struct *work)
-{
-	struct ovs_cctx *ctx = container_of(work, struct ovs_cctx, async_work);
-	int err;
-
-	local_bh_disable();
-	err = ctx->encrypting ? crypto_aead_encrypt(ctx->req) :
-				crypto_aead_decrypt(ctx->req);
-	if (err != -EINPROGRESS) {
-		if (ctx->encrypting)
-			ovs_encrypt_done(ctx, err);
-		else
-			ovs_decrypt_done(ctx, err);
-	}
-	local_bh_enable();
 }
 
 static int ovs_aead_submit(struct ovs_cctx *ctx, bool encrypting)
@@ -740,7 +720,7 @@ static int ovs_aead_submit(struct ovs_cctx *ctx, bool encrypting)
 
 	ctx->encrypting = encrypting;
 	if (unlikely(READ_ONCE(debug_async_aead))) {
-		INIT_WORK(&ctx->async_work, ovs_debug_async_work);
+		INIT_WORK(&ctx->async_work, ovs_aead_work);
 		queue_work(ovs_wq, &ctx->async_work);
 		return -EINPROGRESS;
 	}
@@ -751,8 +731,7 @@ static int ovs_aead_submit(struct ovs_cctx *ctx, bool encrypting)
 			return ret;
 	}
 
-	return encrypting ? crypto_aead_encrypt(ctx->req) :
-			    crypto_aead_decrypt(ctx->req);
+	return ovs_aead_crypt(ctx);
 }
 
 /*
@@ -833,7 +812,7 @@ int ovs_encrypt(struct ovs_peer *peer, struct ovs_key *key,
 	sg_mark_end(&ctx->sg[n + 1]);
 
 	aead_request_set_tfm(ctx->req, key->encrypt);
-	aead_request_set_callback(ctx->req, 0, ovs_encrypt_cb, ctx);
+	aead_request_set_callback(ctx->req, 0, ovs_aead_cb, ctx);
 	aead_request_set_crypt(ctx->req, ctx->sg, ctx->sg, payload_len, ctx->iv);
 	aead_request_set_ad(ctx->req, aad_len);
 
@@ -910,7 +889,7 @@ int ovs_decrypt(struct ovs_peer *peer, struct ovs_key *key,
 	sg_mark_end(&ctx->sg[n + 1]);
 
 	aead_request_set_tfm(ctx->req, key->decrypt);
-	aead_request_set_callback(ctx->req, 0, ovs_decrypt_cb, ctx);
+	aead_request_set_callback(ctx->req, 0, ovs_aead_cb, ctx);
 	aead_request_set_crypt(ctx->req, ctx->sg, ctx->sg,
 			       payload_len + OVS_TAG_SIZE, ctx->iv);
 	aead_request_set_ad(ctx->req, aad_len);
