@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "km" / "tools"))
 import ovpn_sc_ctl as ctl
 
 FAMILY = "ovpn"
-KIND = b"ovpn"
+KIND = "ovpn"
 IFLA_OVPN_MODE = 1
 MODES = {"p2p": 0, "mp": 1}
 CMD = {"PEER_NEW": 1, "PEER_DEL": 4, "KEY_NEW": 6}
@@ -45,29 +45,29 @@ KEYDIR = {"CIPHER_KEY": 1, "NONCE_TAIL": 2}
 CIPHER_AES_GCM = 1
 
 
+def payload(name: str, ifindex: int, body: bytes) -> bytes:
+    """Generic netlink payload of command NAME on device IFINDEX."""
+    return struct.pack("=BBH", CMD[name], 1, 0) + ctl.u32(A_IFINDEX, ifindex) + body
+
+
 class Client:
     def __init__(self) -> None:
         self.nl = ctl.Netlink(ctl.NETLINK_GENERIC)
         self.fam, _ = ctl.resolve_family(self.nl, FAMILY)
 
-    def cmd(self, name: str, dev: str, *attrs: bytes) -> None:
-        payload = (struct.pack("=BBH", CMD[name], 1, 0)
-                   + ctl.u32(A_IFINDEX, socket.if_nametoindex(dev)) + b"".join(attrs))
-        self.nl.request(self.fam, ctl.NLM_F_ACK, payload)
-
-
-def be32(t: int, packed: bytes) -> bytes:
-    return ctl.attr(t, packed)
+    def cmd(self, name: str, dev: str, body: bytes) -> None:
+        self.nl.request(self.fam, ctl.NLM_F_ACK,
+                        payload(name, socket.if_nametoindex(dev), body))
 
 
 def peer_new(peer_id: int, remote: str, sock_fd: int, vip4: bytes | None) -> bytes:
     host, _, port = remote.rpartition(":")
     attrs = [ctl.u32(PEER["ID"], peer_id),
-             be32(PEER["REMOTE_IPV4"], ipaddress.IPv4Address(host).packed),
+             ctl.attr(PEER["REMOTE_IPV4"], ipaddress.IPv4Address(host).packed),
              ctl.attr(PEER["REMOTE_PORT"], struct.pack("!H", int(port))),
              ctl.u32(PEER["SOCKET"], sock_fd)]
     if vip4 is not None:
-        attrs.append(be32(PEER["VPN_IPV4"], vip4))
+        attrs.append(ctl.attr(PEER["VPN_IPV4"], vip4))
     return ctl.nest(A_PEER, *attrs)
 
 
@@ -87,12 +87,7 @@ def peer_del(peer_id: int) -> bytes:
 
 
 def link_add(dev: str, mode: str) -> None:
-    nl = ctl.Netlink(ctl.NETLINK_ROUTE)
-    linkinfo = ctl.nest(ctl.IFLA_LINKINFO, ctl.attr(ctl.IFLA_INFO_KIND, KIND + b"\0"),
-                        ctl.nest(ctl.IFLA_INFO_DATA, ctl.u8(IFLA_OVPN_MODE, MODES[mode])))
-    payload = (struct.pack("=BBHiII", 0, 0, 0, 0, 0, 0)
-               + ctl.attr(ctl.IFLA_IFNAME, dev.encode() + b"\0") + linkinfo)
-    nl.request(ctl.RTM_NEWLINK, ctl.NLM_F_CREATE | ctl.NLM_F_EXCL | ctl.NLM_F_ACK, payload)
+    ctl.newlink(dev, KIND, [ctl.u8(IFLA_OVPN_MODE, MODES[mode])])
 
 
 def hold_sockets(devs: set[str], socks: list[socket.socket]) -> None:
@@ -127,12 +122,8 @@ def batch(lines: list[str]) -> None:
         if a.op == "new-peer":
             if not (a.remote and a.bind):
                 ap.error("new-peer needs --remote and --bind")
-            if a.bind not in socks:
-                host, _, port = a.bind.rpartition(":")
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                s.bind((host, int(port)))
-                socks[a.bind] = s
             vip = ipaddress.IPv4Address(a.vip4).packed if a.vip4 else None
+            socks[a.bind] = ctl.bound_socket(a.bind)  # one socket per address
             c.cmd("PEER_NEW", a.dev, peer_new(a.id, a.remote, socks[a.bind].fileno(), vip))
             devs.add(a.dev)
         else:

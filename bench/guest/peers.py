@@ -140,16 +140,13 @@ def upstream_requests(op: str, dev: str, lo: int, hi: int, net: str,
     out: list[Request] = []
     for i in range(lo, hi + 1):
         if op == "del":
-            out.append(("PEER_DEL", genl_payload(up.CMD["PEER_DEL"], ifidx, up.A_IFINDEX,
-                                                 up.peer_del(i))))
+            out.append(("PEER_DEL", up.payload("PEER_DEL", ifidx, up.peer_del(i))))
             continue
         assert sock_fd is not None
-        out.append(("PEER_NEW", genl_payload(up.CMD["PEER_NEW"], ifidx, up.A_IFINDEX,
-                                             up.peer_new(i, remote(i), sock_fd,
-                                                         vip4(net, i)))))
-        out.append(("KEY_NEW", genl_payload(
-            up.CMD["KEY_NEW"], ifidx, up.A_IFINDEX,
-            up.key_new(i, key_material(i, "ENCRYPT_KEY"), key_material(i, "DECRYPT_KEY")))))
+        out.append(("PEER_NEW", up.payload("PEER_NEW", ifidx,
+                                            up.peer_new(i, remote(i), sock_fd, vip4(net, i)))))
+        out.append(("KEY_NEW", up.payload("KEY_NEW", ifidx, up.key_new(
+            i, key_material(i, "ENCRYPT_KEY"), key_material(i, "DECRYPT_KEY")))))
     return out
 
 

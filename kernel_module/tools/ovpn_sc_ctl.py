@@ -338,7 +338,6 @@ def ifindex(dev: str) -> bytes:
 
 
 def link_add(args: argparse.Namespace) -> None:
-    nl = Netlink(NETLINK_ROUTE)
     data = [u8(A("ovpn_sc_ifla_attrs", "IFLA_OVPN_SC_MODE"), 1 if args.mode == "mp" else 0)]
     if getattr(args, "type", "tun") == "tap":
         data.append(u8(A("ovpn_sc_ifla_attrs", "IFLA_OVPN_SC_DEV_TYPE"),
@@ -347,12 +346,17 @@ def link_add(args: argparse.Namespace) -> None:
         data.append(u16(A("ovpn_sc_ifla_attrs", "IFLA_OVPN_SC_LISTEN_PORT"), args.listen_port))
     if getattr(args, "family", None) == "ovpn-dco-v2":
         data = data[:1]  # ovpn-dco knows the mode only (same attribute number)
-    kind = FAMILIES[family_name(getattr(args, "family", None))].encode()
-    linkinfo = nest(IFLA_LINKINFO, attr(IFLA_INFO_KIND, kind + b"\0"),
+    newlink(args.dev, FAMILIES[family_name(getattr(args, "family", None))], data)
+
+
+def newlink(dev: str, kind: str, data: list[bytes]) -> None:
+    """RTM_NEWLINK of a new device DEV of link kind KIND with IFLA_INFO_DATA `data`."""
+    linkinfo = nest(IFLA_LINKINFO, attr(IFLA_INFO_KIND, kind.encode() + b"\0"),
                     nest(IFLA_INFO_DATA, *data))
     payload = (struct.pack("=BBHiII", 0, 0, 0, 0, 0, 0)
-               + attr(IFLA_IFNAME, args.dev.encode() + b"\0") + linkinfo)
-    nl.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, payload)
+               + attr(IFLA_IFNAME, dev.encode() + b"\0") + linkinfo)
+    Netlink(NETLINK_ROUTE).request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK,
+                                   payload)
 
 
 _SOCKETS: dict[str, socket.socket] = {}
