@@ -32,8 +32,10 @@ UDP_METRICS: list[tuple[str, str, str]] = [
 ]
 # peers every OpenVPN row is compared with (same cipher for the OpenVPN ones); ovpn-up:
 # stock OpenVPN 2.7 + the in-tree `ovpn` (Linux 6.16+), the strongest kernel peer
-# ovpn-sc-serial: ours without parallel crypto (parallel_crypto=0)
-PEERS = ("veth", "wireguard", "ovpn-user", "ovpn-dco", "ovpn-up", "ovpn-sc-serial")
+# ovpn-sc-serial: ours without parallel crypto (parallel_crypto=0); ovpn-sc-chacha-api:
+# ours with ChaCha20-Poly1305 through the crypto API's rfc7539 template (chacha_lib=0)
+PEERS = ("veth", "wireguard", "ovpn-user", "ovpn-dco", "ovpn-up", "ovpn-sc-serial",
+         "ovpn-sc-chacha-api")
 # same-round ratio pairs shown in the report: (config, peer)
 # rows of another shape are compared with their own kind, not with both-ends tun DCO:
 # the server-only kernel path, dev tap (kernel vs userspace), and TCP under a path MTU

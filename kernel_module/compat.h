@@ -217,6 +217,40 @@ static inline struct nlattr **ovs_compat_dump_attrs(struct netlink_callback *cb)
 #endif
 }
 
+/*
+ * Library ChaCha20: 6.16 wrapped the state words in struct chacha_state
+ * (the matrix has 6.12 with a bare u32 array and 7.3 with the struct).
+ */
+#include <crypto/chacha.h>
+
+struct ovs_chacha {
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 16, 0)
+	struct chacha_state st;
+#else
+	u32 st[CHACHA_STATE_WORDS];
+#endif
+} __aligned(16);
+
+static inline void ovs_compat_chacha_init(struct ovs_chacha *c, const u32 *key,
+					  const u8 *iv)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 16, 0)
+	chacha_init(&c->st, key, iv);
+#else
+	chacha_init(c->st, key, iv);
+#endif
+}
+
+static inline void ovs_compat_chacha20(struct ovs_chacha *c, u8 *dst,
+				       const u8 *src, unsigned int len)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 16, 0)
+	chacha20_crypt(&c->st, dst, src, len);
+#else
+	chacha20_crypt(c->st, dst, src, len);
+#endif
+}
+
 /* 6.3 changed the crypto completion callback to take the data pointer */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
 typedef void *ovs_compat_cb_arg_t;

@@ -21,6 +21,13 @@
  * it has requests on workers or after more than OVS_PAR_BURST packets in
  * the current jiffy: a lone packet (a ping, a keepalive) still runs inline,
  * without a hop to another CPU.
+ *
+ * ChaCha20-Poly1305 does not go through the crypto API's rfc7539 template
+ * (two passes over the packet through a skcipher and a hash, each with its
+ * own walk and SIMD section) unless chacha_lib=0: ovs_chachapoly() runs the
+ * library ChaCha20 and Poly1305 (the SIMD code WireGuard uses) over each
+ * fragment in one pass.  The library's own chacha20poly1305 takes a 64-bit
+ * nonce only; OpenVPN's is 96 bits (packet-id, then the nonce tail).
  */
 
 #include <linux/slab.h>
@@ -30,6 +37,8 @@
 #include <linux/siphash.h>
 #include <crypto/algapi.h>
 #include <crypto/aead.h>
+#include <crypto/chacha.h>
+#include <crypto/poly1305.h>
 #include <uapi/linux/ovpn_shortcut.h>
 
 #include "compat.h"
@@ -72,6 +81,11 @@ static uint parallel_crypto = 1;
 module_param(parallel_crypto, uint, 0644);
 MODULE_PARM_DESC(parallel_crypto,
 		 "spread a peer's encryption and decryption over the online CPUs, in order: 0 never, 1 when the peer is busy (default), 2 always");
+
+static bool chacha_lib = true;
+module_param(chacha_lib, bool, 0644);
+MODULE_PARM_DESC(chacha_lib,
+		 "ChaCha20-Poly1305 keys use the library ChaCha20 and Poly1305 in one pass (default); 0: the crypto API's rfc7539 template (read when a key is installed)");
 
 /* packets per jiffy and direction above which a peer is busy */
 #define OVS_PAR_BURST		4
@@ -148,6 +162,17 @@ static struct crypto_aead *ovs_aead_new(const char *name,
 err:
 	crypto_free_aead(tfm);
 	return ERR_PTR(ret);
+}
+
+/* ovs_key_check_len() made sure the key is CHACHA_KEY_SIZE bytes */
+static void ovs_chacha_load_key(u32 words[OVS_CHACHA_KEY_WORDS],
+				const struct ovs_key_dir *dir)
+{
+	int i;
+
+	BUILD_BUG_ON(OVS_CHACHA_KEY_WORDS * sizeof(u32) != CHACHA_KEY_SIZE);
+	for (i = 0; i < OVS_CHACHA_KEY_WORDS; i++)
+		words[i] = get_unaligned_le32(dir->cipher_key + i * sizeof(u32));
 }
 
 /*
@@ -260,6 +285,13 @@ struct ovs_key *ovs_key_new(u16 alg, u8 key_id, const struct ovs_key_dir *enc,
 				   "encrypt and decrypt key material are the same");
 		ret = -EINVAL;
 		goto err;
+	}
+
+	if (alg == OVPN_SC_CIPHER_ALG_CHACHA20_POLY1305 && READ_ONCE(chacha_lib)) {
+		ovs_chacha_load_key(key->chacha_xmit, enc);
+		ovs_chacha_load_key(key->chacha_recv, dec);
+		key->lib_chacha = true;
+		return key;
 	}
 
 	key->encrypt = ovs_aead_new(name, enc, extack);
@@ -620,8 +652,121 @@ static void ovs_cctx_complete(struct ovs_cctx *ctx, int err)
 		ovs_cctx_finish(ctx, err);
 }
 
+/*
+ * XOR the next @len bytes of the key stream into @p.  Key stream left over
+ * from a fragment that ended inside a block waits in @ks (its last *@ks_left
+ * bytes); @last: nothing follows, the stream may end inside a block.
+ */
+static void ovs_chacha_xor(struct ovs_chacha *c, u8 *p, unsigned int len,
+			   u8 ks[CHACHA_BLOCK_SIZE], unsigned int *ks_left,
+			   bool last)
+{
+	unsigned int n;
+
+	if (*ks_left) {
+		n = min(len, *ks_left);
+		crypto_xor(p, ks + CHACHA_BLOCK_SIZE - *ks_left, n);
+		*ks_left -= n;
+		p += n;
+		len -= n;
+	}
+	n = last ? len : round_down(len, CHACHA_BLOCK_SIZE);
+	if (n) {
+		ovs_compat_chacha20(c, p, p, n);
+		p += n;
+		len -= n;
+	}
+	if (len) {
+		memset(ks, 0, CHACHA_BLOCK_SIZE);
+		ovs_compat_chacha20(c, ks, ks, CHACHA_BLOCK_SIZE);
+		crypto_xor(p, ks, len);
+		*ks_left = CHACHA_BLOCK_SIZE - len;
+	}
+}
+
+static void ovs_poly1305_pad(struct poly1305_desc_ctx *poly, unsigned int len)
+{
+	static const u8 zeros[POLY1305_BLOCK_SIZE];
+
+	if (len % POLY1305_BLOCK_SIZE)
+		poly1305_update(poly, zeros,
+				POLY1305_BLOCK_SIZE - len % POLY1305_BLOCK_SIZE);
+}
+
+/*
+ * RFC 8439 ChaCha20-Poly1305 of @ctx in place, in one pass over the payload
+ * fragments: ChaCha20 block 0 keys Poly1305, blocks 1... encrypt; the tag
+ * covers AAD, ciphertext (each padded to 16 bytes) and both lengths.  TX
+ * writes the tag, RX compares it (-EBADMSG; the payload is garbage then,
+ * and the packet is dropped).
+ */
+static int ovs_chachapoly(struct ovs_cctx *ctx)
+{
+	const struct ovs_key *key = ctx->key;
+	unsigned int len = ctx->skb->len - ctx->payload_off;
+	unsigned int aad_len = ctx->sg[0].length;
+	unsigned int done = 0, ks_left = 0, n;
+	u8 ks[CHACHA_BLOCK_SIZE] __aligned(16);
+	u8 iv[CHACHA_IV_SIZE] __aligned(16);
+	struct poly1305_desc_ctx poly;
+	struct sg_mapping_iter miter;
+	struct ovs_chacha chacha;
+	__le64 lens[2];
+	u8 *tag;
+	int ret = 0;
+
+	/* block counter 0, then the 96-bit nonce */
+	put_unaligned_le32(0, iv);
+	memcpy(iv + sizeof(u32), ctx->iv, OVS_NONCE_SIZE);
+	ovs_compat_chacha_init(&chacha, ctx->encrypting ? key->chacha_xmit :
+						      key->chacha_recv, iv);
+	memset(ks, 0, sizeof(ks));
+	ovs_compat_chacha20(&chacha, ks, ks, sizeof(ks));
+	poly1305_init(&poly, ks);
+
+	poly1305_update(&poly, sg_virt(&ctx->sg[0]), aad_len);
+	ovs_poly1305_pad(&poly, aad_len);
+
+	sg_miter_start(&miter, &ctx->sg[1], ctx->nsg,
+		       SG_MITER_ATOMIC | SG_MITER_TO_SG | SG_MITER_FROM_SG);
+	while (done < len && sg_miter_next(&miter)) {
+		n = min_t(size_t, miter.length, len - done);
+		if (!ctx->encrypting)
+			poly1305_update(&poly, miter.addr, n);
+		ovs_chacha_xor(&chacha, miter.addr, n, ks, &ks_left,
+			       done + n == len);
+		if (ctx->encrypting)
+			poly1305_update(&poly, miter.addr, n);
+		done += n;
+	}
+	sg_miter_stop(&miter);
+	if (WARN_ON_ONCE(done != len))
+		ret = -EINVAL;
+
+	ovs_poly1305_pad(&poly, len);
+	lens[0] = cpu_to_le64(aad_len);
+	lens[1] = cpu_to_le64(len);
+	poly1305_update(&poly, (const u8 *)lens, sizeof(lens));
+
+	tag = sg_virt(&ctx->sg[ctx->nsg + 1]);
+	if (ctx->encrypting) {
+		poly1305_final(&poly, tag);
+	} else {
+		/* the key stream block is free again: take the tag there */
+		poly1305_final(&poly, ks);
+		if (crypto_memneq(ks, tag, OVS_TAG_SIZE))
+			ret = -EBADMSG;
+	}
+
+	memzero_explicit(&chacha, sizeof(chacha));
+	memzero_explicit(ks, sizeof(ks));
+	return ret;
+}
+
 static int ovs_aead_crypt(struct ovs_cctx *ctx)
 {
+	if (ctx->key->lib_chacha)
+		return ovs_chachapoly(ctx);
 	return ctx->encrypting ? crypto_aead_encrypt(ctx->req) :
 				 crypto_aead_decrypt(ctx->req);
 }
@@ -734,6 +879,16 @@ static int ovs_aead_submit(struct ovs_cctx *ctx, bool encrypting)
 	return ovs_aead_crypt(ctx);
 }
 
+/* a crypto API request over @ctx->sg, in place */
+static void ovs_aead_request_init(struct ovs_cctx *ctx, struct crypto_aead *tfm,
+				  unsigned int cryptlen, unsigned int aad_len)
+{
+	aead_request_set_tfm(ctx->req, tfm);
+	aead_request_set_callback(ctx->req, 0, ovs_aead_cb, ctx);
+	aead_request_set_crypt(ctx->req, ctx->sg, ctx->sg, cryptlen, ctx->iv);
+	aead_request_set_ad(ctx->req, aad_len);
+}
+
 /*
  * TX: skb->data is the inner packet, with at least OVS_MAX_HDR bytes of
  * headroom.  Pushes the OpenVPN header and encrypts the payload in place.
@@ -752,7 +907,7 @@ int ovs_encrypt(struct ovs_peer *peer, struct ovs_key *key,
 	hdr_len = peer->data_v1 ? OVS_V1_HDR_SIZE : OVS_V2_HDR_SIZE;
 	head = hdr_len + OVS_PKTID_SIZE + key->tag_size;
 
-	if (key->encrypt) {
+	if (key->tag_size) {
 		nfrags = skb_cow_data(skb, 0, &trailer);
 		if (nfrags < 0)
 			return nfrags;
@@ -791,7 +946,7 @@ int ovs_encrypt(struct ovs_peer *peer, struct ovs_key *key,
 	ctx->payload_off = head;
 	*ctxp = ctx;
 
-	if (!key->encrypt)
+	if (!key->tag_size)
 		return 0;
 
 	memcpy(ctx->iv, pid, OVS_PKTID_SIZE);
@@ -810,11 +965,9 @@ int ovs_encrypt(struct ovs_peer *peer, struct ovs_key *key,
 	sg_set_buf(&ctx->sg[n + 1], skb->data + hdr_len + OVS_PKTID_SIZE,
 		   OVS_TAG_SIZE);
 	sg_mark_end(&ctx->sg[n + 1]);
-
-	aead_request_set_tfm(ctx->req, key->encrypt);
-	aead_request_set_callback(ctx->req, 0, ovs_aead_cb, ctx);
-	aead_request_set_crypt(ctx->req, ctx->sg, ctx->sg, payload_len, ctx->iv);
-	aead_request_set_ad(ctx->req, aad_len);
+	ctx->nsg = n;
+	if (!key->lib_chacha)
+		ovs_aead_request_init(ctx, key->encrypt, payload_len, aad_len);
 
 	return ovs_aead_submit(ctx, true);
 }
@@ -840,7 +993,7 @@ int ovs_decrypt(struct ovs_peer *peer, struct ovs_key *key,
 		return -EINVAL;
 	payload_len = skb->len - head;
 
-	if (key->decrypt) {
+	if (key->tag_size) {
 		nfrags = skb_cow_data(skb, 0, &trailer);
 		if (nfrags < 0)
 			return nfrags;
@@ -861,7 +1014,7 @@ int ovs_decrypt(struct ovs_peer *peer, struct ovs_key *key,
 	ctx->src = *src;
 	ctx->dst = *dst;
 
-	if (!key->decrypt) {
+	if (!key->tag_size) {
 		*ctxp = ctx;
 		return 0;
 	}
@@ -887,12 +1040,10 @@ int ovs_decrypt(struct ovs_peer *peer, struct ovs_key *key,
 	sg_set_buf(&ctx->sg[n + 1], skb->data + hdr_len + OVS_PKTID_SIZE,
 		   OVS_TAG_SIZE);
 	sg_mark_end(&ctx->sg[n + 1]);
-
-	aead_request_set_tfm(ctx->req, key->decrypt);
-	aead_request_set_callback(ctx->req, 0, ovs_aead_cb, ctx);
-	aead_request_set_crypt(ctx->req, ctx->sg, ctx->sg,
-			       payload_len + OVS_TAG_SIZE, ctx->iv);
-	aead_request_set_ad(ctx->req, aad_len);
+	ctx->nsg = n;
+	if (!key->lib_chacha)
+		ovs_aead_request_init(ctx, key->decrypt,
+				      payload_len + OVS_TAG_SIZE, aad_len);
 
 	*ctxp = ctx;
 	return ovs_aead_submit(ctx, false);

@@ -24,6 +24,8 @@
 /* fingerprints of the keys a peer held, to refuse the same material again */
 #define OVS_KEY_HISTORY	16
 #define OVS_KEY_FP_SIZE	16
+/* a ChaCha20 key, as the eight little-endian words of its state */
+#define OVS_CHACHA_KEY_WORDS	8
 
 /* a transport address, IPv4 or IPv6 */
 union ovs_sockaddr {
@@ -50,8 +52,12 @@ struct ovs_key_fp {
  * @key_id: 0..7, in byte 0 of every packet
  * @alg: OVPN_SC_CIPHER_ALG_*
  * @tag_size: OVS_TAG_SIZE, 0 for cipher none
- * @encrypt: AEAD transform for TX, NULL for cipher none
- * @decrypt: AEAD transform for RX, NULL for cipher none
+ * @encrypt: AEAD transform for TX, NULL for cipher none and @lib_chacha
+ * @decrypt: AEAD transform for RX, NULL for cipher none and @lib_chacha
+ * @lib_chacha: ChaCha20-Poly1305 done here on the crypto library's ChaCha20
+ *	and Poly1305, in one pass, without transforms
+ * @chacha_xmit: TX ChaCha20 key as state words (@lib_chacha)
+ * @chacha_recv: RX ChaCha20 key as state words (@lib_chacha)
  * @nonce_tail_xmit: nonce tail of TX
  * @nonce_tail_recv: nonce tail of RX
  * @pid_xmit: TX packet-id counter
@@ -66,6 +72,9 @@ struct ovs_key {
 	unsigned int tag_size;
 	struct crypto_aead *encrypt;
 	struct crypto_aead *decrypt;
+	bool lib_chacha;
+	u32 chacha_xmit[OVS_CHACHA_KEY_WORDS];
+	u32 chacha_recv[OVS_CHACHA_KEY_WORDS];
 	u8 nonce_tail_xmit[OVS_NONCE_TAIL_SIZE];
 	u8 nonce_tail_recv[OVS_NONCE_TAIL_SIZE];
 	struct ovs_pktid_xmit pid_xmit;
@@ -149,7 +158,9 @@ struct ovs_peer;
  * @err: result of the request, valid once @done
  * @done: the request finished (under @q->lock)
  * @iv: nonce
- * @req: the AEAD request, inside the same allocation
+ * @nsg: payload entries of @sg
+ * @req: the AEAD request, inside the same allocation (NULL without a
+ *	transform)
  * @sg: scatterlist: AAD, payload..., tag
  */
 struct ovs_cctx {
@@ -168,6 +179,7 @@ struct ovs_cctx {
 	struct list_head node;
 	int err;
 	u8 iv[OVS_NONCE_SIZE];
+	unsigned int nsg;
 	struct aead_request *req;
 	struct scatterlist sg[];
 };

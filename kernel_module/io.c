@@ -94,7 +94,7 @@ void ovs_decrypt_done(struct ovs_cctx *ctx, int err)
 		goto drop;
 	}
 
-	if (likely(key->decrypt)) {
+	if (likely(key->tag_size)) {
 		/* authenticated: now the packet-id may move the window */
 		if (unlikely(ovs_pktid_recv_check(&key->pid_recv, ctx->pktid))) {
 			reason = OVPN_SC_DROP_REASON_REPLAY;
@@ -112,7 +112,7 @@ void ovs_decrypt_done(struct ovs_cctx *ctx, int err)
 	/* link bytes: the OpenVPN packet, as on TX; only once authentic */
 	ovs_stats_peer_add(peer, OVS_CTR_LINK_RX_BYTES, skb->len);
 	WRITE_ONCE(peer->last_recv, jiffies);
-	if (likely(key->decrypt))
+	if (likely(key->tag_size))
 		ovs_peer_float(peer, &ctx->src, &ctx->dst);
 
 	__skb_pull(skb, ctx->payload_off);

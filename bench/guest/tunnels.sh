@@ -6,8 +6,9 @@
 #   tunnels.sh up CONFIG CIPHER        bring one configuration up; prints its JSON facts
 #   tunnels.sh down                    tear every tunnel down, unload the kernel modules
 #
-# CONFIG: veth wireguard ovpn-user ovpn-dco ovpn-up ovpn-sc ovpn-sc-serial ovpn-dco-srv
-# ovpn-sc-srv (ovpn-sc-serial: ovpn-sc with parallel_crypto=0, no crypto workers)
+# CONFIG: veth wireguard ovpn-user ovpn-dco ovpn-up ovpn-sc ovpn-sc-serial ovpn-sc-chacha-api ovpn-dco-srv
+# ovpn-sc-srv (ovpn-sc-serial: ovpn-sc with parallel_crypto=0, no crypto workers;
+# ovpn-sc-chacha-api: ovpn-sc with chacha_lib=0, ChaCha through the rfc7539 template)
 # (-srv: the kernel on the server only, userspace OpenVPN client; ovpn-up: stock
 # OpenVPN 2.7 under /opt/openvpn-up driving the in-tree `ovpn` module, both ends),
 # ovpn-user-tap ovpn-sc-tap ovpn-sc-tap-srv (dev tap), ovpn-sc-pmtu and
@@ -131,6 +132,8 @@ up() {
         ovpn-up) modprobe ovpn; ovpn_up $UPSTREAM 1 $UPSTREAM 1 "$cipher" ovpn ;;
         ovpn-sc) modprobe ovpn_shortcut; ovpn_up $PATCHED 1 $PATCHED 1 "$cipher" ovpn-shortcut ;;
         ovpn-sc-serial) modprobe ovpn_shortcut parallel_crypto=0
+            ovpn_up $PATCHED 1 $PATCHED 1 "$cipher" ovpn-shortcut ;;
+        ovpn-sc-chacha-api) modprobe ovpn_shortcut chacha_lib=0
             ovpn_up $PATCHED 1 $PATCHED 1 "$cipher" ovpn-shortcut ;;
         ovpn-sc-srv) modprobe ovpn_shortcut; ovpn_up $PATCHED 1 $STOCK 0 "$cipher" ;;
         ovpn-user-tap) DEVTYPE=tap; ovpn_up $STOCK 0 $STOCK 0 "$cipher" ;;

@@ -108,6 +108,14 @@ def test_plan_runs_cipherless_peers_once():
         ("veth", ""), ("ovpn-sc", "AES-256-GCM"), ("ovpn-sc", "CHACHA20-POLY1305")]
 
 
+def test_plan_runs_cipher_only_configs_under_their_cipher():
+    both = ["AES-256-GCM", "CHACHA20-POLY1305"]
+    assert plan(["ovpn-sc", "ovpn-sc-chacha-api"], both) == [
+        ("ovpn-sc", "AES-256-GCM"), ("ovpn-sc", "CHACHA20-POLY1305"),
+        ("ovpn-sc-chacha-api", "CHACHA20-POLY1305")]
+    assert plan(["ovpn-sc-chacha-api"], ["AES-256-GCM"]) == []
+
+
 def test_write_all(tmp_path):
     doc = {"started": "now", "host": {"loadavg_start": "1 1 1", "loadavg_end": "2 2 2"},
            "method": {"repeats": 3, "duration_s": 5, "path": "netns", "qemu": "tcg"},
