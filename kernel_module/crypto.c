@@ -10,9 +10,11 @@
  * packet in io.c.
  *
  * Parallel crypto: one peer's packets on every CPU, in order.  A busy
- * peer's requests go to per-CPU work items, round-robin over the online
+ * peer's requests go to per-CPU crypto workers, round-robin over the online
  * CPUs, instead of running on the CPU the packet arrived on (one core per
- * peer).  Each direction of a peer lists its requests in submission order
+ * peer).  A worker is one work item per CPU draining a lock-free list: a
+ * request is added to the list and the work queued, which costs nothing
+ * more while it is already pending (no wake-up per packet).  Each direction of a peer lists its requests in submission order
  * (struct ovs_cqueue); a finished request is marked done, and the done
  * prefix of the list is handed on to ovs_encrypt_done()/ovs_decrypt_done()
  * by a work item on one CPU per peer direction (its home), so packets leave
@@ -95,6 +97,18 @@ MODULE_PARM_DESC(chacha_lib,
 #define OVS_PAR_FLUSH_BUDGET	128
 
 static void ovs_par_flush_work(struct work_struct *work);
+
+/**
+ * struct ovs_crypt_cpu - one CPU's crypto worker
+ * @reqs: requests to run, newest first (llist)
+ * @work: drains @reqs, on this CPU's ovs_crypt_wq pool
+ */
+struct ovs_crypt_cpu {
+	struct llist_head reqs;
+	struct work_struct work;
+};
+
+static DEFINE_PER_CPU(struct ovs_crypt_cpu, ovs_crypt_cpus);
 
 /* ------------------------------------------------------------------ keys */
 
@@ -786,14 +800,13 @@ static void ovs_aead_cb(ovs_compat_cb_arg_t arg, int err)
 }
 
 /*
- * A request run from a work item: a crypto worker (parallel crypto) or
- * debug_async_aead, which resumes the packet in process context, the same
- * paths as a real asynchronous transform (-EINPROGRESS now, completion in
+ * A request run in process context: on a crypto worker (parallel crypto)
+ * or from debug_async_aead's work item, which resumes the packet the same
+ * way as a real asynchronous transform (-EINPROGRESS now, completion in
  * another context later).
  */
-static void ovs_aead_work(struct work_struct *work)
+static void ovs_aead_run(struct ovs_cctx *ctx)
 {
-	struct ovs_cctx *ctx = container_of(work, struct ovs_cctx, async_work);
 	int err;
 
 	local_bh_disable();
@@ -802,6 +815,48 @@ static void ovs_aead_work(struct work_struct *work)
 	if (err != -EINPROGRESS)
 		ovs_cctx_complete(ctx, err);
 	local_bh_enable();
+}
+
+static void ovs_aead_work(struct work_struct *work)
+{
+	ovs_aead_run(container_of(work, struct ovs_cctx, async_work));
+}
+
+/* a crypto worker: the requests queued on this CPU, oldest first */
+static void ovs_crypt_cpu_work(struct work_struct *work)
+{
+	struct ovs_crypt_cpu *w = container_of(work, struct ovs_crypt_cpu, work);
+	struct llist_node *reqs = llist_reverse_order(llist_del_all(&w->reqs));
+	struct ovs_cctx *ctx, *tmp;
+	unsigned int n = 0;
+
+	llist_for_each_entry_safe(ctx, tmp, reqs, lnode) {
+		ovs_aead_run(ctx);
+		if (!(++n % 32))
+			cond_resched();
+	}
+}
+
+void ovs_crypto_workers_init(void)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct ovs_crypt_cpu *w = per_cpu_ptr(&ovs_crypt_cpus, cpu);
+
+		init_llist_head(&w->reqs);
+		INIT_WORK(&w->work, ovs_crypt_cpu_work);
+	}
+}
+
+/* run @ctx on @cpu's crypto worker */
+static void ovs_crypt_cpu_queue(struct ovs_cctx *ctx, unsigned int cpu)
+{
+	struct ovs_crypt_cpu *w = per_cpu_ptr(&ovs_crypt_cpus, cpu);
+
+	llist_add(&ctx->lnode, &w->reqs);
+	/* a no-op while the worker is pending; a running one is queued again */
+	queue_work_on(cpu, ovs_crypt_wq, &w->work);
 }
 
 /* is this direction of the peer busy? counts the request; under q->lock */
@@ -849,12 +904,11 @@ static int ovs_par_submit(struct ovs_cctx *ctx, unsigned int mode)
 	ctx->done = false;
 	list_add_tail(&ctx->node, &q->list);
 	q->len++;
-	INIT_WORK(&ctx->async_work, ovs_aead_work);
 	spin_unlock_irqrestore(&q->lock, flags);
 
 	ovs_stats_dev_inc(ctx->peer->ovs, ctx->encrypting ?
 			  OVS_CTR_CRYPTO_PARALLEL_TX : OVS_CTR_CRYPTO_PARALLEL_RX);
-	queue_work_on(cpu, ovs_crypt_wq, &ctx->async_work);
+	ovs_crypt_cpu_queue(ctx, cpu);
 	return -EINPROGRESS;
 }
 

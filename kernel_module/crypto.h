@@ -9,6 +9,7 @@
 #include <linux/in.h>
 #include <linux/in6.h>
 #include <linux/kref.h>
+#include <linux/llist.h>
 #include <linux/netlink.h>
 #include <linux/rcupdate.h>
 #include <linux/scatterlist.h>
@@ -150,11 +151,11 @@ struct ovs_peer;
  * @payload_off: offset of the ciphertext / plaintext in @skb
  * @src: RX: transport source of the packet (for float)
  * @dst: RX: transport destination of the packet (new local address)
- * @async_work: the work item that runs the request (parallel crypto,
- *	debug_async_aead)
+ * @async_work: the work item that runs the request (debug_async_aead)
  * @encrypting: direction of the request
  * @q: the queue the context waits in (parallel crypto), or NULL
  * @node: entry in @q->list
+ * @lnode: entry in a crypto worker's list of requests
  * @err: result of the request, valid once @done
  * @done: the request finished (under @q->lock)
  * @iv: nonce
@@ -177,6 +178,7 @@ struct ovs_cctx {
 	bool done;
 	struct ovs_cqueue *q;
 	struct list_head node;
+	struct llist_node lnode;
 	int err;
 	u8 iv[OVS_NONCE_SIZE];
 	unsigned int nsg;
@@ -214,5 +216,6 @@ int ovs_decrypt(struct ovs_peer *peer, struct ovs_key *key,
 		const union ovs_sockaddr *src, const union ovs_sockaddr *dst,
 		struct ovs_cctx **ctxp);
 void ovs_cctx_free(struct ovs_cctx *ctx);
+void ovs_crypto_workers_init(void);
 
 #endif /* _OVPN_SC_CRYPTO_H_ */

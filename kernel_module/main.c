@@ -25,6 +25,7 @@
 #include <uapi/linux/ovpn_shortcut.h>
 
 #include "compat.h"
+#include "crypto.h"
 #include "io.h"
 #include "main.h"
 #include "netlink.h"
@@ -413,6 +414,7 @@ static int __init ovs_init(void)
 		destroy_workqueue(ovs_wq);
 		return -ENOMEM;
 	}
+	ovs_crypto_workers_init();
 
 	ret = register_pernet_device(&ovs_net_ops);
 	if (ret)

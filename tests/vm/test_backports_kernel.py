@@ -34,7 +34,8 @@ pytestmark = pytest.mark.skipif(os.environ.get("OVPN_TEST_BACKPORTS_KERNEL") != 
 LAB = os.environ.get("OVPN_BACKPORTS_LAB", "pytest-backports")
 IMAGE = "trixie-backports"
 UPSTREAM_DEV = "up-ovpn0"  # a device of upstream's kind, kept through the scenarios
-SCENARIOS = ("netns_smoke.sh", "netns_mp.sh")
+# netns_chacha: the library ChaCha20 of 6.16+ (struct chacha_state) exists only here
+SCENARIOS = ("netns_smoke.sh", "netns_mp.sh", "netns_chacha.sh")
 
 
 @pytest.fixture(scope="module")
