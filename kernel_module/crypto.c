@@ -14,7 +14,8 @@
  * CPUs, instead of running on the CPU the packet arrived on (one core per
  * peer).  A worker is one work item per CPU draining a lock-free list: a
  * request is added to the list and the work queued, which costs nothing
- * more while it is already pending (no wake-up per packet).  Each direction of a peer lists its requests in submission order
+ * more while it is already pending (no wake-up per packet).  Each
+ * direction of a peer lists its requests in submission order
  * (struct ovs_cqueue); a finished request is marked done, and the done
  * prefix of the list is handed on to ovs_encrypt_done()/ovs_decrypt_done()
  * by a work item on one CPU per peer direction (its home), so packets leave
@@ -27,9 +28,10 @@
  * ChaCha20-Poly1305 does not go through the crypto API's rfc7539 template
  * (two passes over the packet through a skcipher and a hash, each with its
  * own walk and SIMD section) unless chacha_lib=0: ovs_chachapoly() runs the
- * library ChaCha20 and Poly1305 (the SIMD code WireGuard uses) over each
- * fragment in one pass.  The library's own chacha20poly1305 takes a 64-bit
- * nonce only; OpenVPN's is 96 bits (packet-id, then the nonce tail).
+ * library ChaCha20 and Poly1305 (the SIMD code WireGuard uses) in one walk
+ * of the scatterlist, both on each entry while it is mapped.  The
+ * library's own chacha20poly1305 takes a 64-bit nonce only; OpenVPN's is
+ * 96 bits (packet-id, then the nonce tail).
  */
 
 #include <linux/slab.h>
