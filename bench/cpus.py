@@ -16,7 +16,7 @@ from typing import Any
 from ovpn_lab.guest import Guest, GuestError
 from ovpn_lab.log import log
 
-from .stats import label, sample_value, spread
+from .stats import label, sample_value, spread, spread_text
 
 FIGURES: list[tuple[str, str, str]] = [
     ("tcp1", "mbps", "TCP 1 stream Mbit/s"),
@@ -103,10 +103,7 @@ def _num(v: float, digits: int) -> str:
 
 
 def _cell(sp: dict[str, float] | None, digits: int = 3) -> str:
-    if not sp:
-        return "—"
-    return (f"{_num(sp['median'], digits)} ({_num(sp['min'], digits)}-"
-            f"{_num(sp['max'], digits)})")
+    return spread_text(sp, lambda v: _num(v, digits))
 
 
 def markdown(c: dict[str, Any]) -> str:

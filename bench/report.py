@@ -22,10 +22,7 @@ def _fmt(v: float) -> str:
 
 
 def cell(sp: dict[str, float] | None, scale: float = 1.0) -> str:
-    if not sp:
-        return "—"
-    return (f"{_fmt(sp['median'] * scale)} ({_fmt(sp['min'] * scale)}-"
-            f"{_fmt(sp['max'] * scale)})")
+    return stats.spread_text(sp, lambda v: _fmt(v * scale))
 
 
 def enrich(doc: dict[str, Any]) -> dict[str, Any]:

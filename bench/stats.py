@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 # (test, field, label, higher_is_better)
@@ -54,6 +54,13 @@ def spread(values: Iterable[float]) -> dict[str, float] | None:
     if not vals:
         return None
     return {"min": vals[0], "median": statistics.median(vals), "max": vals[-1], "n": len(vals)}
+
+
+def spread_text(sp: dict[str, float] | None, fmt: Callable[[float], str]) -> str:
+    """A spread as `median (min-max)`, each value written by `fmt`; a dash when absent."""
+    if not sp:
+        return "—"
+    return f"{fmt(sp['median'])} ({fmt(sp['min'])}-{fmt(sp['max'])})"
 
 
 def sample_value(sample: dict[str, Any], test: str, field: str) -> float | None:
