@@ -12,8 +12,8 @@
 # scatterlist entries that end inside a ChaCha20 block (a path no linear or
 # paged packet takes: skb_cow_data() pulls page fragments in); datagrams of
 # 1,401-3,900 bytes go over it.  TCP streams both ways run before (TCP's
-# DF packets meet the tunnel's path MTU and are not fragmented).  A library-only pair must not load the
-# template module.  The fragmented half runs with parallel_crypto=2
+# DF packets meet the tunnel's path MTU and are not fragmented).  A
+# library-only pair must not load the template module.  The fragmented half runs with parallel_crypto=2
 # (library requests on workers).
 # Disposable machines only.   tests/netns_chacha.sh [tools-dir] [tests-dir]
 set -u
@@ -31,18 +31,21 @@ import json, sys
 d = json.load(sys.stdin)[0]["dev"]["drops"]
 print(" ".join(f"{k}={v}" for k, v in sorted(d.items()) if v) or "none")'
 }
-# devices and peers as pair() does; keys: ovsa under chacha_lib=$1, ovsb under $2
+# pair() with ChaCha20 keys: ovsa's under chacha_lib=$1, ovsb's under $2
 pair_mixed() {
-	a ip link add tk type ovpn-shortcut; b ip link add tk type ovpn-shortcut
-	a ip addr add "$PAIR_NET.1/24" dev tk; b ip addr add "$PAIR_NET.2/24" dev tk
-	a ip link set tk up; b ip link set tk up
-	a $CTL new-peer tk --id $PAIR_ID --remote 10.0.0.2:$PAIR_PORT --bind 10.0.0.1:$PAIR_PORT
-	b $CTL new-peer tk --id $PAIR_ID --remote 10.0.0.1:$PAIR_PORT --bind 10.0.0.2:$PAIR_PORT
+	pair_peers
 	echo "$1" > $P/chacha_lib
-	a $CTL new-key tk --id $PAIR_ID --alg chacha --enc-key $K1 --enc-nonce $N1 --dec-key $K2 --dec-nonce $N2
+	pair_key_a chacha
 	echo "$2" > $P/chacha_lib
-	b $CTL new-key tk --id $PAIR_ID --alg chacha --enc-key $K2 --enc-nonce $N2 --dec-key $K1 --dec-nonce $N1
+	pair_key_b chacha
 	echo 1 > $P/chacha_lib
+}
+# no_auth_drop WHAT: the drops of both ends printed, a check that neither has an auth drop
+no_auth_drop() {
+	local da db
+	da=$(drops ovsa) db=$(drops ovsb)
+	echo "drops: ovsa $da, ovsb $db"
+	check "$1: no auth drop at either end" bash -c "! echo '$da $db' | grep -q auth="
 }
 # echo_sizes FIRST LAST [STEP]: datagrams of each size from ovsa, echoed by ovsb, compared;
 # an empty datagram stops the echo server, five lost in a row the sender
@@ -105,9 +108,7 @@ rmmod chacha20poly1305 2>/dev/null
 pair_mixed 1 1
 check "library both ends: ping" a ping -c 3 -i 0.2 -W 2 $PAIR_NET.2
 check "library both ends: sizes 1-200 echoed intact" echo_sizes 1 200
-da=$(drops ovsa) db=$(drops ovsb)
-echo "drops: ovsa $da, ovsb $db"
-check "library both ends: no auth drop" bash -c "! echo '$da $db' | grep -q auth="
+no_auth_drop "library both ends"
 if grep -q '^chacha20poly1305 ' /proc/modules; then
 	echo "FAIL: the rfc7539 template module was loaded: keys did not use the library"; FAIL=1
 else
@@ -129,8 +130,6 @@ check "mixed, outer packets in IP fragments: sizes 1401-3900 (step 3) echoed int
 echo 1 > $P/parallel_crypto
 check "outer packets were fragmented" bash -c \
 	"ip netns exec ovsb nstat -az IpReasmOKs | awk '/IpReasmOKs/ { exit !(\$2 > 800) }'"
-da=$(drops ovsa) db=$(drops ovsb)
-echo "drops: ovsa $da, ovsb $db"
-check "mixed: no auth drop at either end" bash -c "! echo '$da $db' | grep -q auth="
+no_auth_drop "mixed"
 unpair
 finish
