@@ -24,8 +24,15 @@ KERNEL_TROUBLE = re.compile(
     r"(WARNING:|BUG:|kernel BUG|Oops|general protection fault|Call Trace:|"
     r"UBSAN:|KASAN:|refcount_t:|unregister_netdevice: waiting|"
     r"possible circular locking|suspicious RCU usage|Kernel panic|"
-    r"list_add corruption|list_del corruption|slab-out-of-bounds|use-after-free)"
+    r"list_add corruption|list_del corruption|slab-out-of-bounds|use-after-free|"
+    r"blocked for more than|detected stalls? on CPU|Out of memory)"
 )
+
+
+# what drain_kernel_log returns when SSH into the guest failed
+DMESG_UNAVAILABLE = "(dmesg unavailable:"
+# ssh's own exit status when the connection failed (not the remote command's)
+SSH_FAILED = 255
 
 
 class GuestError(RuntimeError):
@@ -242,9 +249,31 @@ class Guest:
         """Run a shell command in the guest as root; raise with full context on failure."""
         proc = self._ssh(["sh", "-c", cmd], input=input, timeout=timeout)
         if check and proc.returncode != 0:
+            # 255: ssh itself failed; the kernel log is then out of reach, the serial
+            # console and QEMU's state say why
+            context = self.unreachable_report() if proc.returncode == SSH_FAILED \
+                else self.kernel_log_tail()
             raise GuestCommandError(self.name, cmd, proc.returncode, proc.stdout,
-                                    proc.stderr, self.kernel_log_tail())
+                                    proc.stderr, context)
         return proc
+
+    def unreachable_report(self) -> str:
+        """Why SSH into this guest may have failed: whether its QEMU still runs, whether
+        a fresh connection (not the shared master) answers, the serial console's tail
+        (where the kernel prints a panic, oops, soft lockup or hung task), and the host's
+        kernel lines about an OOM kill."""
+        pid = self.pid()
+        lines = [f"QEMU of {self.name}: " + (f"running (pid {pid})" if pid else "not running")]
+        if pid:
+            probe = self._ssh(["true"], connect_timeout=10, multiplex=False, timeout=60)
+            lines.append("fresh SSH connection: " + (
+                "answers" if probe.returncode == 0
+                else f"fails (exit {probe.returncode}: {probe.stderr.strip()[-300:]})"))
+        host = subprocess.run(["dmesg"], capture_output=True, text=True, check=False)
+        oom = [line for line in host.stdout.splitlines()
+               if re.search(r"out of memory|oom-kill|Killed process", line, re.I)]
+        lines.append("host OOM kills: " + ("; ".join(oom[-3:]) if oom else "none seen"))
+        return "\n".join(lines) + "\n" + self.serial_tail(40)
 
     def copy_in(self, src: Path, dest: str) -> None:
         """Copy a host file or directory to `dest` (a directory) in the guest."""
@@ -302,7 +331,7 @@ class Guest:
         proc = self._ssh(["dmesg", "--read-clear", "--time-format", "iso"],
                          timeout=60)
         if proc.returncode != 0:
-            return f"(dmesg unavailable: {proc.stderr.strip()})\n"
+            return f"{DMESG_UNAVAILABLE} {proc.stderr.strip()})\n"
         with self.kmsg_file.open("a") as fh:
             fh.write(proc.stdout)
         return proc.stdout

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from ovpn_lab import cli, image, paths
-from ovpn_lab.guest import Guest, GuestSpec, kernel_trouble
+from ovpn_lab.guest import Guest, GuestCommandError, GuestSpec, kernel_trouble
 
 
 def test_recipe_key_is_stable_and_follows_the_overlay(tmp_path, monkeypatch):
@@ -33,8 +35,8 @@ def test_lab_names_are_checked(bad):
         paths.run_dir(bad)
 
 
-def _guest(tmp_path) -> Guest:
-    spec = GuestSpec(name="g2", index=2, ssh_port=2222, run_dir=str(tmp_path / "run"),
+def _guest(tmp_path, ssh_port: int = 2222) -> Guest:
+    spec = GuestSpec(name="g2", index=2, ssh_port=ssh_port, run_dir=str(tmp_path / "run"),
                      image=str(tmp_path / "img"), lan_sock=str(tmp_path / "lan.vde"))
     return Guest(spec)
 
@@ -70,9 +72,33 @@ def test_pid_ignores_a_recycled_pid(tmp_path):
     "[  12.3] general protection fault, probably for non-canonical address",
     "[  12.3] unregister_netdevice: waiting for ovpn0 to become free. Usage count = 2",
     "[  12.3] refcount_t: underflow; use-after-free.",
+    "[ 500.1] INFO: task kworker/0:1:33 blocked for more than 120 seconds.",
+    "[ 500.1] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:",
+    "[ 500.1] Out of memory: Killed process 400 (sshd) total-vm:1kB",
 ])
 def test_kernel_trouble_is_found(line):
     assert kernel_trouble(f"ok line\n{line}\nanother\n") == [line]
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:  # bound, never listening: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_command_in_an_unreachable_guest_says_why(tmp_path):
+    """ssh fails (exit 255): the error carries QEMU's state and the serial console's
+    tail instead of a kernel log it cannot fetch."""
+    g = _guest(tmp_path, _closed_port())
+    g.dir.mkdir(parents=True)
+    g.serial_log.write_text("[ 900.0] Kernel panic - not syncing: Fatal exception\n")
+    with pytest.raises(GuestCommandError) as err:
+        g.run("true")
+    assert err.value.rc == 255
+    text = str(err.value)
+    assert "QEMU of g2: not running" in text, text
+    assert "Kernel panic - not syncing" in text, text
+    assert kernel_trouble(err.value.kernel_log), err.value.kernel_log
 
 
 def test_ordinary_kernel_log_is_clean():

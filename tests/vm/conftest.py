@@ -26,7 +26,7 @@ from collections.abc import Iterator
 import pytest
 
 from ovpn_lab import debugkernel, paths
-from ovpn_lab.guest import Guest, kernel_trouble
+from ovpn_lab.guest import DMESG_UNAVAILABLE, Guest, kernel_trouble
 from ovpn_lab.image import Image, ensure_image
 from ovpn_lab.kbuild import build_module
 from ovpn_lab.lab import Lab, guest_releases
@@ -162,6 +162,13 @@ def kernel_log_guard(request) -> Iterator[None]:
     problems = []
     for g in guests:
         text = g.drain_kernel_log() if g.pid() else f"(guest down)\n{g.serial_tail()}"
+        if text.startswith(DMESG_UNAVAILABLE):
+            # a guest that stopped answering during this test: say so here, with
+            # what the serial console and QEMU show, not in the next test's errors
+            text += g.unreachable_report()
+            problems.append(f"{g.name}: no SSH after the test")
+        elif not g.pid():
+            problems.append(f"{g.name}: QEMU exited during the test")
         if text.strip():
             request.node.add_report_section("teardown", f"{g.name} dmesg", text)
         problems += [f"{g.name}: {line}" for line in kernel_trouble(text)]
