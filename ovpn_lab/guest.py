@@ -113,7 +113,9 @@ class Guest:
                 ["-kernel", str(self.image.kernel), "-initrd", str(self.image.initrd)])
         return [
             "qemu-system-x86_64",
-            "-name", f"ovpn-lab-{Path(s.run_dir).name}-{s.name}",
+            # debug-threads: the vCPU threads are named "CPU n/TCG" on the host
+            # (bench/hostside.py accounts host CPU per thread)
+            "-name", f"ovpn-lab-{Path(s.run_dir).name}-{s.name},debug-threads=on",
             "-machine", "pc", "-accel", "tcg,thread=multi",
             "-cpu", s.cpu_model, "-smp", str(s.cpus), "-m", str(s.memory_mb),
             *boot, "-append", append,

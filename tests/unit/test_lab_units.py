@@ -49,7 +49,7 @@ def test_qemu_command_line(tmp_path):
     assert "hostfwd=tcp:127.0.0.1:2222-:22" in line and "restrict=on" in line
     assert f"vde,id=lan,sock={tmp_path / 'lan.vde'}" in line
     assert "-pidfile" in argv and "-daemonize" in argv
-    assert argv[argv.index("-name") + 1] == "ovpn-lab-run-g2"
+    assert argv[argv.index("-name") + 1] == "ovpn-lab-run-g2,debug-threads=on"
 
 
 def test_guest_addresses(tmp_path):
