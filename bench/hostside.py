@@ -27,7 +27,7 @@ from pathlib import Path
 from ovpn_lab.guest import Guest
 from ovpn_lab.lab import Lab
 
-from .run import RESULTS
+from .run import RESULTS, cpu_model
 from .setup import GUEST_DIR
 
 WARMUP_S = 3.0
@@ -133,7 +133,9 @@ def measure(g: Guest, item: str) -> str:
 
 def main(argv: list[str]) -> int:
     g = Lab(os.environ.get("OVPN_LAB_NAME", "h-bench")).guest("g1")
-    out = [f"host: {os.cpu_count()} CPUs; QEMU {g.name} pid {g.pid()}"]
+    out = [f"run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; guest kernel "
+           f"{g.release()}, QEMU TCG; host {cpu_model()}, {os.cpu_count()} CPUs; "
+           f"QEMU {g.name} pid {g.pid()}"]
     print(out[0], flush=True)
     for item in argv or ["ovpn-sc:CHACHA20-POLY1305", "wireguard:"]:
         out.append(measure(g, item))

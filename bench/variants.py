@@ -2,11 +2,12 @@
 `python -m bench.variants NAME=KERNEL_MODULE_DIR ...`.
 
 A change to the data path is judged against the code before it in one run: each
-round measures every variant (ovpn-sc both ends, its .ko loaded in place of the
-installed one), the first variant with parallel_crypto=0 ("serial") and WireGuard,
-back to back; the report gives medians (min-max) and same-round ratios against the
-first variant and against WireGuard. Variants are source trees (e.g. a git worktree
-of the commit before), built against the guest's kernel.
+round (its order rotated by one per round) measures every variant (ovpn-sc both
+ends, the variant's .ko being what modprobe loads), the first variant with
+parallel_crypto=0 ("serial") and WireGuard, back to back; the report gives medians
+(min-max) and same-round ratios against the first variant and against WireGuard.
+Variants are source trees (e.g. a git worktree of the commit before), built against
+the guest's kernel.
 
 Uses the running bench lab (`python -m bench --keep-up` first), like bench.profile.
 Results: bench/results/NAME.md and .json (--name).
@@ -66,6 +67,14 @@ def install(g: Guest, name: str, src: Path) -> None:
         g.run(f"rm -rf {VARIANTS_DIR}/{name}; mkdir -p {VARIANTS_DIR}/{name}")
         for ko in kos:
             g.copy_in(ko, f"{VARIANTS_DIR}/{name}")
+
+
+def rotated(entries: list[str], rnd: int) -> list[str]:
+    """The round's order: each round starts one entry further on. A run that loaded
+    the same module five times per round in a fixed order measured one position
+    at 0.68 of the first on 64-byte UDP in every round: position is not neutral."""
+    k = rnd % len(entries)
+    return entries[k:] + entries[:k]
 
 
 MODPROBE_CONF = "/etc/modprobe.d/ovpn-bench-variant.conf"
@@ -154,8 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     samples: list[dict[str, Any]] = []
     loads: list[float] = []
     try:
+        entries = [*names, SERIAL, "wireguard"]
         for rnd in range(args.rounds):
-            for entry in [*names, SERIAL, "wireguard"]:
+            for entry in rotated(entries, rnd):
                 srcversion = ""
                 if entry == "wireguard":
                     config, cipher = "wireguard", ""

@@ -40,3 +40,11 @@ def test_report_gives_same_round_ratios_against_the_first_variant_and_wireguard(
     # latency: lower is better, so half the time is 2.00 against base
     assert rows[("ping avg_ms", "hp")].split("|")[4].strip() == "2.00 (2.00-2.00)"
     assert rows[("ping avg_ms", "hp")].split("|")[5].strip() == "4.00 (4.00-4.00)"
+
+
+def test_each_round_starts_one_entry_further_on():
+    entries = ["base", "new", "serial", "wireguard"]
+    orders = [variants.rotated(entries, r) for r in range(5)]
+    assert orders[0] == entries and orders[4] == entries
+    assert [o[0] for o in orders[:4]] == entries  # every entry leads once
+    assert all(sorted(o) == sorted(entries) for o in orders)
