@@ -96,9 +96,9 @@ def measure(g: Guest, item: str) -> str:
     pid = g.pid()
     if pid is None:
         raise SystemExit(f"{g.name} is not running: run `python -m bench --keep-up` first")
-    g.run(f"{GUEST_DIR}/guest/tunnels.sh up {shlex.quote(config)} "
-          f"{shlex.quote(cipher or 'none')} >/dev/null", timeout=300)
-    target = "10.200.0.1" if config == "veth" else "10.201.0.1"
+    up = g.run(f"{GUEST_DIR}/guest/tunnels.sh up {shlex.quote(config)} "
+               f"{shlex.quote(cipher or 'none')}", timeout=300)
+    target = json.loads(up.stdout.strip().splitlines()[-1])["target"]  # its facts
     secs = int(WARMUP_S + WINDOW_S + 3)
     try:
         g.run(f"rm -f /tmp/hostside.json; nohup sh -c 'ip netns exec bc iperf3 -c {target} "

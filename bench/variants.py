@@ -35,8 +35,6 @@ from .setup import GUEST_DIR
 
 VARIANTS_DIR = f"{GUEST_DIR}/variants"
 SERIAL = "serial"
-FIGURES = {"tcp1": "mbps", "tcp4": "mbps", "udp64": "pps", "udp1200": "pps",
-           "ping": "avg_ms"}
 
 
 def parse_variant(text: str) -> tuple[str, Path]:
@@ -81,27 +79,25 @@ MODPROBE_CONF = "/etc/modprobe.d/ovpn-bench-variant.conf"
 ORIGINAL = f"{VARIANTS_DIR}/original.ko"
 
 
-def load(g: Guest, name: str, params: str = "") -> str:
+def load(g: Guest, name: str, parallel_crypto: int = 1) -> str:
     """Make the variant the module `modprobe ovpn_shortcut` loads (tunnels.sh unloads
     and loads it for every configuration): its .ko in place of the installed one,
-    `params` in a modprobe.d file. Returns its srcversion, checked against the
-    module modprobe then loads."""
+    `parallel_crypto` (1 is the module's default) in a modprobe.d file. Returns its
+    srcversion, checked with the parameter against the module modprobe then loads."""
     ko = f"{VARIANTS_DIR}/{name}/ovpn_shortcut.ko"
     installed = "/lib/modules/$(uname -r)/updates/ovpn_shortcut.ko"
-    conf = f"echo 'options ovpn_shortcut {params}' > {MODPROBE_CONF}" if params \
-        else f"rm -f {MODPROBE_CONF}"
+    conf = f"rm -f {MODPROBE_CONF}" if parallel_crypto == 1 else \
+        f"echo 'options ovpn_shortcut parallel_crypto={parallel_crypto}' > {MODPROBE_CONF}"
     g.run(f"[ -f {ORIGINAL} ] || cp {installed} {ORIGINAL}; cp {ko} {installed} && "
           f"depmod -a && {conf}")
-    want = g.run(f"modinfo -F srcversion {ko}").stdout.strip()
+    want = [g.run(f"modinfo -F srcversion {ko}").stdout.strip(), str(parallel_crypto)]
     got = g.run("modprobe -r ovpn_shortcut 2>/dev/null; modprobe ovpn_shortcut && "
                 "cat /sys/module/ovpn_shortcut/srcversion "
                 "/sys/module/ovpn_shortcut/parameters/parallel_crypto; "
                 "modprobe -r ovpn_shortcut").stdout.split()
-    expect_par = params.split("parallel_crypto=")[1].split()[0] if "parallel_crypto=" in params \
-        else "1"
-    if got != [want, expect_par]:
-        raise RuntimeError(f"variant {name}: modprobe loads {got}, not {[want, expect_par]}")
-    return want
+    if got != want:
+        raise RuntimeError(f"variant {name}: modprobe loads {got}, not {want}")
+    return want[0]
 
 
 def restore(g: Guest) -> None:
@@ -119,11 +115,9 @@ def report(samples: list[dict[str, Any]], names: list[str], cipher: str,
     summary = stats.summarize(samples)
     lines = ["| figure | entry | median (min-max) | / " + names[0] + " | / wireguard |",
              "|---|---|---|---|---|"]
-    for test in tests:
-        field = FIGURES.get(test)
-        if field is None:
+    for test, field, _, higher in stats.METRICS:
+        if test not in tests:
             continue
-        higher = field != "avg_ms"
         for entry in entries:
             row = summary.get(stats.label(entry, cipher), {})
             cells = [stats.spread_text(row.get(f"{test}.{field}"), lambda v: f"{v:.4g}")]
@@ -131,10 +125,9 @@ def report(samples: list[dict[str, Any]], names: list[str], cipher: str,
                 if peer == entry:
                     cells.append("—")
                     continue
-                r = stats.round_ratios(samples, entry, peer, cipher, test, field)
-                if r and not higher:  # latency: lower is better, > 1 better
-                    r = {k: (1 / v if k != "n" and v else v) for k, v in r.items()}
-                    r["min"], r["max"] = r["max"], r["min"]
+                # latency: lower is better, and > 1 is better everywhere (report.py)
+                r = stats.round_ratios(samples, *((entry, peer) if higher else (peer, entry)),
+                                       cipher, test, field)
                 cells.append(stats.spread_text(r, lambda v: f"{v:.2f}"))
             lines.append(f"| {test} {field} | {entry} | " + " | ".join(cells) + " |")
     return lines
@@ -171,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                     config, cipher = "wireguard", ""
                 else:
                     srcversion = load(g, names[0] if entry == SERIAL else entry,
-                                      "parallel_crypto=0" if entry == SERIAL else "")
+                                      0 if entry == SERIAL else 1)
                     config, cipher = "ovpn-sc", args.cipher
                 loads.append(load1())
                 s = measure(g, config, cipher, rnd, args.tests, args.duration)

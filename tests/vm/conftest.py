@@ -161,14 +161,15 @@ def kernel_log_guard(request) -> Iterator[None]:
     yield
     problems = []
     for g in guests:
-        text = g.drain_kernel_log() if g.pid() else f"(guest down)\n{g.serial_tail()}"
-        if text.startswith(DMESG_UNAVAILABLE):
+        running = g.pid() is not None
+        text = g.drain_kernel_log() if running else f"(guest down)\n{g.serial_tail()}"
+        if not running:
+            problems.append(f"{g.name}: QEMU exited during the test")
+        elif text.startswith(DMESG_UNAVAILABLE):
             # a guest that stopped answering during this test: say so here, with
             # what the serial console and QEMU show, not in the next test's errors
             text += g.unreachable_report()
             problems.append(f"{g.name}: no SSH after the test")
-        elif not g.pid():
-            problems.append(f"{g.name}: QEMU exited during the test")
         if text.strip():
             request.node.add_report_section("teardown", f"{g.name} dmesg", text)
         problems += [f"{g.name}: {line}" for line in kernel_trouble(text)]
