@@ -104,7 +104,10 @@ class Guest:
     def qemu_argv(self) -> list[str]:
         s = self.spec
         append = (
-            "root=/dev/vda rw console=ttyS0 loglevel=4 panic=-1 "
+            # loglevel 5: warnings reach the serial console, with the registers and
+            # call traces of a soft lockup, RCU stall or hung task (printed at the
+            # default level 4), which is all a guest that stops answering leaves
+            "root=/dev/vda rw console=ttyS0 loglevel=5 panic=-1 "
             f"systemd.hostname={s.name} net.ifnames=1 systemd.show_status=0"
         )
         if s.append_extra:
@@ -275,7 +278,7 @@ class Guest:
         oom = [line for line in host.stdout.splitlines()
                if re.search(r"out of memory|oom-kill|Killed process", line, re.I)]
         lines.append("host OOM kills: " + ("; ".join(oom[-3:]) if oom else "none seen"))
-        return "\n".join(lines) + "\n" + self.serial_tail(40)
+        return "\n".join(lines) + "\n" + self.serial_trouble()
 
     def copy_in(self, src: Path, dest: str) -> None:
         """Copy a host file or directory to `dest` (a directory) in the guest."""
@@ -341,6 +344,24 @@ class Guest:
     def kernel_log_tail(self, lines: int = 60) -> str:
         self.drain_kernel_log()
         return "".join(self.kmsg_file.read_text().splitlines(keepends=True)[-lines:])
+
+    def serial_trouble(self, report: int = 80, tail: int = 15) -> str:
+        """The serial console's first kernel trouble report (its first `report` lines:
+        the registers and call trace) and its last `tail` lines; only the tail when
+        there is no report."""
+        try:
+            lines = self.serial_log.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no serial log)"
+        first = next((i for i, line in enumerate(lines) if KERNEL_TROUBLE.search(line)),
+                     None)
+        if first is None or first >= len(lines) - tail:
+            return self.serial_tail(max(tail, 40))
+        block = lines[first:first + report]
+        rest = lines[max(first + report, len(lines) - tail):]
+        return ("--- serial console: first kernel trouble report ---\n" + "\n".join(block)
+                + ("\n--- serial console (last lines) ---\n" + "\n".join(rest)
+                   if rest else ""))
 
     def serial_tail(self, lines: int = 60) -> str:
         try:

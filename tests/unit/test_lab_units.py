@@ -101,6 +101,26 @@ def test_a_command_in_an_unreachable_guest_says_why(tmp_path):
     assert kernel_trouble(err.value.kernel_log), err.value.kernel_log
 
 
+def test_serial_excerpt_keeps_the_first_report_with_its_call_trace(tmp_path):
+    """A guest that locked up repeats its reports for minutes: the excerpt keeps the
+    first report's call trace (where it was stuck), which a plain tail loses."""
+    g = _guest(tmp_path, _closed_port())
+    g.dir.mkdir(parents=True)
+    boot = [f"[    1.{i:04d}] boot line {i}" for i in range(30)]
+    report = ["[ 1725.0] watchdog: BUG: soft lockup - CPU#1 stuck for 26s! [swapper/1:0]",
+              "[ 1725.0] RIP: 0010:spinning_here+0x1c/0x40",
+              "[ 1725.0] Call Trace:", "[ 1725.0]  <IRQ>", "[ 1725.0]  caller_of_it+0x5/0x9"]
+    repeats = [f"[ {1750 + i}.0] watchdog: BUG: soft lockup - CPU#0 stuck for {i}s!"
+               for i in range(200)]
+    g.serial_log.write_text("\n".join(boot + report + repeats) + "\n")
+    text = g.serial_trouble()
+    assert "RIP: 0010:spinning_here+0x1c/0x40" in text and "caller_of_it" in text, text
+    assert repeats[-1] in text and "boot line 29" not in text, text
+    assert "spinning_here" not in g.serial_tail(40)  # what the report showed before
+    g.serial_log.write_text("\n".join(boot) + "\n")
+    assert "boot line 29" in g.serial_trouble()  # no report: the tail
+
+
 def test_ordinary_kernel_log_is_clean():
     text = ("ovpn_shortcut: loading out-of-tree module taints kernel.\n"
             "ovpn_shortcut: loaded, version 0.1.0\n")
