@@ -162,7 +162,7 @@ def kernel_log_guard(request) -> Iterator[None]:
     problems = []
     for g in guests:
         running = g.pid() is not None
-        text = g.drain_kernel_log() if running else f"(guest down)\n{g.serial_tail()}"
+        text = g.drain_kernel_log() if running else f"(guest down)\n{g.serial_trouble()}"
         if not running:
             problems.append(f"{g.name}: QEMU exited during the test")
         elif text.startswith(DMESG_UNAVAILABLE):
