@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ ANSIBLE = Path(sys.executable).parent / "ansible"
 PLAYBOOKS = Path(__file__).parent / "playbooks"
 CTL_DIR = "/opt/ovs-ctl"
 CTL = f"python3 {CTL_DIR}/tools/ovpn_sc_ctl.py"
+DEL_DEVICES = "ip link del ovs-static 2>/dev/null; ip link del ovs-mp 2>/dev/null;"
 
 
 def _env() -> dict[str, str]:
@@ -78,16 +80,23 @@ def _iroutes(p: dict) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def guests_ready(g1: Guest, g2: Guest, ovpn_module: str) -> tuple[Guest, Guest]:
+def guests_ready(g1: Guest, g2: Guest, ovpn_module: str) -> Iterator[tuple[Guest, Guest]]:
+    """The module loaded in both guests, no device of an earlier run; afterwards the
+    devices of these tests go and the module is unloaded. The static link's devices
+    own UDP sockets on port 1194 in both guests: left behind, g2's kept our module
+    on a host that later tests describe as stock, and g1's sat on the port its
+    OpenVPN server binds."""
     for g in (g1, g2):
-        g.run("ip link del ovs-static 2>/dev/null; ip link del ovs-mp 2>/dev/null;"
+        g.run(f"{DEL_DEVICES}"
               # the register of used keys too: these disposable guests start over
               f" rm -rf /run/ovpn-shortcut /var/lib/ovpn-shortcut {CTL_DIR};"
               f" mkdir -p {CTL_DIR}; true")
         g.run(f"modprobe {ovpn_module}")
         g.copy_in(paths.REPO_ROOT / "kernel_module" / "tools", CTL_DIR)
         g.copy_in(paths.REPO_ROOT / "kernel_module" / "include", CTL_DIR)
-    return g1, g2
+    yield g1, g2
+    for g in (g1, g2):
+        g.run(f"{DEL_DEVICES} modprobe -r {ovpn_module}")
 
 
 def _inst(pid: int, vip: str, gen: int = 0, **kw) -> dict:
