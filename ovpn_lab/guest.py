@@ -347,28 +347,36 @@ class Guest:
 
     def serial_trouble(self, report: int = 80, tail: int = 15) -> str:
         """The serial console's first kernel trouble report (its first `report` lines:
-        the registers and call trace) and its last `tail` lines; only the tail when
-        there is no report."""
-        try:
-            lines = self.serial_log.read_text(errors="replace").splitlines()
-        except OSError:
-            return "(no serial log)"
+        the registers and call trace) and its last `tail` lines; without a report, or
+        with one inside the last `tail` lines, its last 40 lines."""
+        lines = self._serial_lines()
+        if lines is None:
+            return NO_SERIAL_LOG
         first = next((i for i, line in enumerate(lines) if KERNEL_TROUBLE.search(line)),
                      None)
         if first is None or first >= len(lines) - tail:
-            return self.serial_tail(max(tail, 40))
-        block = lines[first:first + report]
+            return _tail_section(lines, max(tail, 40))
         rest = lines[max(first + report, len(lines) - tail):]
-        return ("--- serial console: first kernel trouble report ---\n" + "\n".join(block)
-                + ("\n--- serial console (last lines) ---\n" + "\n".join(rest)
-                   if rest else ""))
+        return ("--- serial console: first kernel trouble report ---\n"
+                + "\n".join(lines[first:first + report])
+                + ("\n" + _tail_section(rest, len(rest)) if rest else ""))
 
     def serial_tail(self, lines: int = 60) -> str:
+        text = self._serial_lines()
+        return NO_SERIAL_LOG if text is None else _tail_section(text, lines)
+
+    def _serial_lines(self) -> list[str] | None:
         try:
-            text = self.serial_log.read_text(errors="replace")
+            return self.serial_log.read_text(errors="replace").splitlines()
         except OSError:
-            return "(no serial log)"
-        return "--- serial console (last lines) ---\n" + "\n".join(text.splitlines()[-lines:])
+            return None
+
+
+NO_SERIAL_LOG = "(no serial log)"
+
+
+def _tail_section(lines: list[str], n: int) -> str:
+    return "--- serial console (last lines) ---\n" + "\n".join(lines[-n:])
 
 
 def kernel_trouble(text: str) -> list[str]:
